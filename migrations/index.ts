@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely';
+import * as foundation from './001_foundation.ts';
+
+/** Every migration, by name; names sort in the order they are applied. */
+export const migrations: Record<string, Migration> = {
+  '001_foundation': foundation,
+};

@@ -1,0 +1,36 @@
+import type { Database } from '../db/database.ts';
+
+export type CurrentUser = { id: number; name: string; email: string };
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+export async function findUserByEmail(db: Database, email: string) {
+  return db
+    .selectFrom('users')
+    .select(['id', 'name', 'email', 'password_hash'])
+    .where((eb) => eb(eb.fn('lower', ['email']), '=', normalizeEmail(email)))
+    .executeTakeFirst();
+}
+
+export async function findUserById(db: Database, id: number): Promise<CurrentUser | undefined> {
+  return db.selectFrom('users').select(['id', 'name', 'email']).where('id', '=', id).executeTakeFirst();
+}
+
+/** Creates the account, or answers `undefined` when the email is taken (even by a concurrent sign-up). */
+export async function createUser(
+  db: Database,
+  account: { email: string; name: string; passwordHash: string },
+): Promise<CurrentUser | undefined> {
+  try {
+    return await db
+      .insertInto('users')
+      .values({ email: normalizeEmail(account.email), name: account.name, password_hash: account.passwordHash })
+      .returning(['id', 'name', 'email'])
+      .executeTakeFirstOrThrow();
+  } catch (error) {
+    if ((error as { code?: string }).code === '23505') return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,58 @@
+import express from 'express';
+import type session from 'express-session';
+import { pinoHttp } from 'pino-http';
+import type { Logger } from 'pino';
+import { loadCurrentUser } from './accounts/current-user.ts';
+import { accountRoutes } from './accounts/routes.ts';
+import { sessionMiddleware } from './accounts/sessions.ts';
+import type { Config } from './config.ts';
+import type { Database } from './db/database.ts';
+import { htmxDistDir, staticDir } from './paths.ts';
+import { tabloRoutes } from './tablos/routes.ts';
+import { csrf } from './web/csrf.ts';
+import { handleErrors, pageNotFound } from './web/errors.ts';
+import { healthRoutes, type Lifecycle } from './web/health.ts';
+import { type Metrics, metricsRoute } from './web/metrics.ts';
+import { securityHeaders } from './web/security.ts';
+
+export type AppDeps = {
+  config: Pick<Config, 'trustProxy' | 'metricsToken' | 'production'>;
+  db: Database;
+  logger: Logger;
+  metrics: Metrics;
+  sessionStore: session.Store;
+  sessionSecret: string;
+  lifecycle: Lifecycle;
+};
+
+export function createApp(deps: AppDeps): express.Express {
+  const { config, db, logger, metrics } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+
+  app.use(metrics.timeRequests);
+  app.use(pinoHttp({ logger, autoLogging: { ignore: (req) => /^\/(static|healthz|readyz)/.test(req.url ?? '') } }));
+  app.use(securityHeaders);
+
+  app.use(healthRoutes(db, deps.lifecycle));
+  app.get('/metrics', metricsRoute(metrics, config.metricsToken));
+  app.use('/static/htmx', express.static(htmxDistDir, { maxAge: config.production ? '7d' : 0 }));
+  app.use('/static', express.static(staticDir, { maxAge: config.production ? '1h' : 0 }));
+
+  // Over 64 KiB: 413 before anything else looks at the request.
+  app.use(express.urlencoded({ extended: false, limit: '64kb' }));
+  app.use(sessionMiddleware(deps.sessionStore, deps.sessionSecret));
+  app.use(csrf.csrfSynchronisedProtection);
+  app.use(loadCurrentUser(db));
+
+  app.get('/', (_req, res) => {
+    res.redirect(303, res.locals.currentUser ? '/tablos' : '/login');
+  });
+  app.use(accountRoutes(db, { onSignOut: () => {} }));
+  app.use(tabloRoutes(db));
+
+  app.use(pageNotFound);
+  app.use(handleErrors(logger));
+  return app;
+}

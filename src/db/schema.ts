@@ -1,0 +1,48 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+
+export interface UsersTable {
+  id: Generated<number>;
+  email: string;
+  name: string;
+  password_hash: string;
+  created_at: CreatedAt;
+}
+
+export interface SessionsTable {
+  sid: string;
+  sess: unknown;
+  expire: Date;
+}
+
+export interface TablosTable {
+  id: Generated<number>;
+  title: string;
+  owner_id: number;
+  /** The seq of the newest message; the next message takes last_seq + 1 under this row's lock. */
+  last_seq: Generated<number>;
+  last_activity_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  created_at: CreatedAt;
+}
+
+export type MemberRole = 'owner' | 'member';
+
+export interface TabloMembersTable {
+  tablo_id: number;
+  user_id: number;
+  role: MemberRole;
+  last_read_seq: Generated<number>;
+  joined_at: CreatedAt;
+}
+
+export interface Tables {
+  users: UsersTable;
+  sessions: SessionsTable;
+  tablos: TablosTable;
+  tablo_members: TabloMembersTable;
+}
+
+export type User = Selectable<UsersTable>;
+export type NewUser = Insertable<UsersTable>;
+export type Tablo = Selectable<TablosTable>;

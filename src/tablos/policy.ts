@@ -1,0 +1,41 @@
+import type { RequestHandler } from 'express';
+import type { Database } from '../db/database.ts';
+import type { MemberRole } from '../db/schema.ts';
+import { notFound } from '../web/errors.ts';
+import { parseId } from '../web/ids.ts';
+
+export type TabloAccess = { tablo: { id: number; title: string; ownerId: number; lastSeq: number }; role: MemberRole };
+
+/**
+ * The one access rule: a person may see a tablo when they are a member of it (its owner is a
+ * member with role `owner`). Everything else is as if the tablo did not exist.
+ */
+export async function accessTo(db: Database, userId: number, tabloId: number): Promise<TabloAccess | undefined> {
+  const row = await db
+    .selectFrom('tablos as t')
+    .innerJoin('tablo_members as m', (join) => join.onRef('m.tablo_id', '=', 't.id').on('m.user_id', '=', userId))
+    .select(['t.id', 't.title', 't.owner_id', 't.last_seq', 'm.role'])
+    .where('t.id', '=', tabloId)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  return { tablo: { id: row.id, title: row.title, ownerId: row.owner_id, lastSeq: row.last_seq }, role: row.role };
+}
+
+export function mayManage(access: TabloAccess): boolean {
+  return access.role === 'owner';
+}
+
+/**
+ * Every route under /tablos/:tabloId passes through here: a malformed id, a missing tablo and a
+ * tablo the signed-in person may not see all answer 404. Sets res.locals.access.
+ */
+export function requireTabloAccess(db: Database): RequestHandler {
+  return async (req, res, next) => {
+    const tabloId = parseId(req.params.tabloId);
+    const user = res.locals.currentUser;
+    const access = tabloId && user ? await accessTo(db, user.id, tabloId) : undefined;
+    if (!access) return next(notFound());
+    res.locals.access = access;
+    next();
+  };
+}
