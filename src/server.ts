@@ -1,0 +1,61 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createSessionStore, loadSessionSecret } from './accounts/sessions.ts';
+import { createApp } from './app.ts';
+import type { Config } from './config.ts';
+import { createDatabase, createPool, type Database } from './db/database.ts';
+import { migrateToLatest } from './db/migrate.ts';
+import { createMetrics } from './web/metrics.ts';
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+export type RunningTablo = {
+  url: string;
+  server: Server;
+  db: Database;
+  /** Stops accepting, lets requests in flight finish, then closes the database pool. */
+  stop: () => Promise<void>;
+};
+
+/** Migrations first, then listen: once the port answers, the app is ready to serve pages. */
+export async function startTablo(config: Config, databaseUrl: string, logger: Logger): Promise<RunningTablo> {
+  const pool = createPool(databaseUrl, logger);
+  const db = createDatabase(pool);
+  const applied = await migrateToLatest(db);
+  if (applied.length) logger.info({ applied }, 'migrations applied');
+
+  const sessionStore = createSessionStore(pool);
+  const lifecycle = { shuttingDown: false };
+  const app = createApp({
+    config,
+    db,
+    logger,
+    metrics: createMetrics(),
+    sessionStore,
+    sessionSecret: loadSessionSecret(config.sessionSecret, config.dataDir),
+    lifecycle,
+  });
+  const server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  const shownHost = ['0.0.0.0', '::', '127.0.0.1'].includes(config.host) ? 'localhost' : config.host;
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      lifecycle.shuttingDown = true;
+      const closed = new Promise((resolve) => server.close(resolve));
+      server.closeIdleConnections();
+      const forced = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      await closed;
+      clearTimeout(forced);
+      sessionStore.close();
+      await db.destroy();
+    })());
+
+  return { url: `http://${shownHost}:${port}`, server, db, stop };
+}
