@@ -3,13 +3,19 @@ import { rateLimit } from 'express-rate-limit';
 import { z } from 'zod';
 import type { Database } from '../db/database.ts';
 import { csrf } from '../web/csrf.ts';
+import { isOneLineText } from '../web/text.ts';
 import { renderPage } from '../web/views.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { createUser, findUserByEmail, normalizeEmail } from './users.ts';
 
 const registration = z.object({
   email: z.string().trim().max(254, 'That email is too long.').pipe(z.email('Enter a valid email address.')),
-  name: z.string().trim().min(1, 'Enter your name.').max(80, 'Keep your name to 80 characters.'),
+  name: z
+    .string()
+    .trim()
+    .min(1, 'Enter your name.')
+    .max(80, 'Keep your name to 80 characters.')
+    .refine(isOneLineText, 'Use only printable characters in your name.'),
   password: z.string().min(8, 'Use at least 8 characters for your password.').max(1024, 'That password is too long.'),
 });
 

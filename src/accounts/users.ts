@@ -7,6 +7,8 @@ export function normalizeEmail(email: string): string {
 }
 
 export async function findUserByEmail(db: Database, email: string) {
+  // No stored email contains NUL, and PostgreSQL rejects it in a query parameter.
+  if (email.includes('\u0000')) return undefined;
   return db
     .selectFrom('users')
     .select(['id', 'name', 'email', 'password_hash'])

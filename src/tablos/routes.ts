@@ -2,12 +2,18 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { requireSignIn } from '../accounts/current-user.ts';
 import type { Database } from '../db/database.ts';
+import { isOneLineText } from '../web/text.ts';
 import { renderPage } from '../web/views.ts';
 import { mayManage, requireTabloAccess, type TabloAccess } from './policy.ts';
 import { createTablo, listMembers, listTablosOf } from './tablos.ts';
 
 const newTablo = z.object({
-  title: z.string().trim().min(1, 'Give your tablo a title.').max(120, 'Keep the title to 120 characters.'),
+  title: z
+    .string()
+    .trim()
+    .min(1, 'Give your tablo a title.')
+    .max(120, 'Keep the title to 120 characters.')
+    .refine(isOneLineText, 'Use only printable characters in the title.'),
 });
 
 export function tabloRoutes(db: Database): Router {

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
@@ -29,9 +30,18 @@ export function createMetrics() {
   return { registry, httpDuration, timeRequests };
 }
 
+/**
+ * Compares the Authorization header with `Bearer <token>` in constant time. Both sides are hashed
+ * first so that timingSafeEqual gets equal lengths and the token's length does not leak either.
+ */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(header ?? ''), digest(`Bearer ${token}`));
+}
+
 export function metricsRoute(metrics: Metrics, token: string | undefined): RequestHandler {
   return async (req, res) => {
-    if (token && req.get('Authorization') !== `Bearer ${token}`) {
+    if (token && !bearerMatches(req.get('Authorization'), token)) {
       res.status(401).set('WWW-Authenticate', 'Bearer').type('text/plain').send('Unauthorized');
       return;
     }
