@@ -7,6 +7,8 @@ import { accountRoutes } from './accounts/routes.ts';
 import { sessionMiddleware } from './accounts/sessions.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
+import type { Realtime } from './discussion/discussion.ts';
+import { discussionRoutes } from './discussion/routes.ts';
 import { htmxDistDir, staticDir } from './paths.ts';
 import { tabloRoutes } from './tablos/routes.ts';
 import { csrf } from './web/csrf.ts';
@@ -23,6 +25,7 @@ export type AppDeps = {
   sessionStore: session.Store;
   sessionSecret: string;
   lifecycle: Lifecycle;
+  realtime: Realtime;
 };
 
 export function createApp(deps: AppDeps): express.Express {
@@ -37,7 +40,12 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(healthRoutes(db, deps.lifecycle));
   app.get('/metrics', metricsRoute(metrics, config.metricsToken));
-  app.use('/static/htmx', express.static(htmxDistDir, { maxAge: config.production ? '7d' : 0 }));
+  // Only the htmx files the pages load, not the whole package folder.
+  for (const file of ['htmx.min.js', 'htmx.min.js.map', 'ext/hx-sse.min.js', 'ext/hx-sse.min.js.map']) {
+    app.get(`/static/htmx/${file}`, (_req, res) => {
+      res.sendFile(file, { root: htmxDistDir, maxAge: config.production ? '7d' : 0 });
+    });
+  }
   app.use('/static', express.static(staticDir, { maxAge: config.production ? '1h' : 0 }));
 
   // Over 64 KiB: 413 before anything else looks at the request.
@@ -49,8 +57,14 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/', (_req, res) => {
     res.redirect(303, res.locals.currentUser ? '/tablos' : '/login');
   });
-  app.use(accountRoutes(db, { onSignOut: () => {} }));
+  app.use(
+    accountRoutes(db, {
+      // Signing out ends that session's open streams at once (on every instance).
+      onSignOut: (sessionId) => deps.realtime.bus.closeStreams({ sessionId }, 'signed-out'),
+    }),
+  );
   app.use(tabloRoutes(db));
+  app.use(discussionRoutes(db, deps.realtime, logger));
 
   app.use(pageNotFound);
   app.use(handleErrors(logger));

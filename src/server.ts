@@ -6,6 +6,10 @@ import { createApp } from './app.ts';
 import type { Config } from './config.ts';
 import { createDatabase, createPool, type Database } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
+import { DiscussionBroker } from './discussion/broker.ts';
+import { MemoryBus } from './discussion/bus.ts';
+import type { Realtime } from './discussion/discussion.ts';
+import { ReadTracker } from './discussion/read-state.ts';
 import { createMetrics } from './web/metrics.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -14,6 +18,7 @@ export type RunningTablo = {
   url: string;
   server: Server;
   db: Database;
+  realtime: Realtime;
   /** Stops accepting, lets requests in flight finish, then closes the database pool. */
   stop: () => Promise<void>;
 };
@@ -27,6 +32,12 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
 
   const sessionStore = createSessionStore(pool);
   const lifecycle = { shuttingDown: false };
+  const broker = new DiscussionBroker();
+  const realtime: Realtime = {
+    broker,
+    bus: new MemoryBus(broker),
+    readTracker: new ReadTracker(db, (error) => logger.warn({ err: error }, 'saving read positions failed')),
+  };
   const app = createApp({
     config,
     db,
@@ -35,6 +46,7 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     sessionStore,
     sessionSecret: loadSessionSecret(config.sessionSecret, config.dataDir),
     lifecycle,
+    realtime,
   });
   const server = createServer(app);
   await new Promise<void>((resolve, reject) => {
@@ -50,12 +62,17 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
       lifecycle.shuttingDown = true;
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeIdleConnections();
+      // Streams never end by themselves: tell them to come back soon, then let them go.
+      realtime.broker.closeAll('shutdown');
       const forced = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await closed;
       clearTimeout(forced);
+      realtime.broker.stop();
+      await realtime.bus.stop();
+      await realtime.readTracker.stop();
       sessionStore.close();
       await db.destroy();
     })());
 
-  return { url: `http://${shownHost}:${port}`, server, db, stop };
+  return { url: `http://${shownHost}:${port}`, server, db, realtime, stop };
 }

@@ -36,11 +36,22 @@ export interface TabloMembersTable {
   joined_at: CreatedAt;
 }
 
+export interface MessagesTable {
+  id: Generated<number>;
+  tablo_id: number;
+  seq: number;
+  author_id: number;
+  body: string;
+  client_token: string | null;
+  created_at: CreatedAt;
+}
+
 export interface Tables {
   users: UsersTable;
   sessions: SessionsTable;
   tablos: TablosTable;
   tablo_members: TabloMembersTable;
+  messages: MessagesTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -28,11 +28,21 @@ export async function listTablosOf(db: Database, userId: number): Promise<TabloS
     .selectFrom('tablo_members as m')
     .innerJoin('tablos as t', 't.id', 'm.tablo_id')
     .select(['t.id', 't.title', 'm.role', 't.last_activity_at'])
+    // Unread: messages by others after this member's last-read position.
+    .select((eb) =>
+      eb
+        .selectFrom('messages as msg')
+        .select(eb.fn.countAll<number>().as('n'))
+        .whereRef('msg.tablo_id', '=', 't.id')
+        .whereRef('msg.seq', '>', 'm.last_read_seq')
+        .where('msg.author_id', '!=', userId)
+        .as('unread'),
+    )
     .where('m.user_id', '=', userId)
     .orderBy('t.last_activity_at', 'desc')
     .orderBy('t.id', 'desc')
     .execute();
-  return rows.map((r) => ({ id: r.id, title: r.title, role: r.role, unread: 0, lastActivityAt: r.last_activity_at }));
+  return rows.map((r) => ({ id: r.id, title: r.title, role: r.role, unread: Number(r.unread ?? 0), lastActivityAt: r.last_activity_at }));
 }
 
 export async function listMembers(db: Database, tabloId: number) {

@@ -1,0 +1,27 @@
+import type { Database } from '../db/database.ts';
+import type { DiscussionBroker } from './broker.ts';
+import type { RealtimeBus } from './bus.ts';
+import { renderMessage } from './fragment.ts';
+import { type Message, messagesAfter, storeMessage } from './messages.ts';
+import type { ReadTracker } from './read-state.ts';
+import { type LiveMessage, messageFrame } from './sse.ts';
+
+export type Realtime = { broker: DiscussionBroker; bus: RealtimeBus; readTracker: ReadTracker };
+
+/** Persist, then publish: a message reaches streams only once its transaction has committed. */
+export async function postMessage(
+  db: Database,
+  bus: RealtimeBus,
+  input: { tabloId: number; authorId: number; body: string; clientToken: string | undefined },
+): Promise<{ message: Message; html: string; created: boolean }> {
+  const { message, created } = await storeMessage(db, input, bus.inTransaction);
+  const html = renderMessage(message);
+  if (created) bus.messagePosted(message, html);
+  return { message, html, created };
+}
+
+/** Backfill for a stream: committed messages after a seq, framed as the live ones are. */
+export async function framedMessagesAfter(db: Database, tabloId: number, afterSeq: number, limit: number): Promise<LiveMessage[]> {
+  const messages = await messagesAfter(db, tabloId, afterSeq, limit);
+  return messages.map((m) => messageFrame(m.seq, renderMessage(m)));
+}

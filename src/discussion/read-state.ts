@@ -1,0 +1,63 @@
+import { sql } from 'kysely';
+import type { Database } from '../db/database.ts';
+
+/** Advances a member's last-read position (never backwards). */
+export async function markRead(db: Database, tabloId: number, userId: number, seq: number): Promise<void> {
+  await db
+    .updateTable('tablo_members')
+    .set({ last_read_seq: seq })
+    .where('tablo_id', '=', tabloId)
+    .where('user_id', '=', userId)
+    .where('last_read_seq', '<', seq)
+    .execute();
+}
+
+const FLUSH_MS = 1_000;
+
+/**
+ * Messages that reach an open discussion are read. Writing that per message per reader would
+ * cost a query each; instead the positions are gathered and written together once a second.
+ */
+export class ReadTracker {
+  private positions = new Map<string, { tabloId: number; userId: number; seq: number }>();
+  private readonly timer: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly db: Database,
+    private readonly onError: (error: unknown) => void,
+  ) {
+    this.timer = setInterval(() => void this.flush(), FLUSH_MS);
+    this.timer.unref();
+  }
+
+  seen(tabloId: number, userId: number, seq: number): void {
+    const key = `${tabloId}:${userId}`;
+    const known = this.positions.get(key);
+    if (!known || known.seq < seq) this.positions.set(key, { tabloId, userId, seq });
+  }
+
+  flush(): Promise<void> {
+    if (this.positions.size === 0) return this.flushing;
+    const rows = [...this.positions.values()];
+    this.positions = new Map();
+    const values = sql.join(rows.map((r) => sql`(${r.tabloId}::int, ${r.userId}::int, ${r.seq}::int)`));
+    this.flushing = this.flushing
+      .then(() =>
+        sql`
+          UPDATE tablo_members AS m SET last_read_seq = v.seq
+          FROM (VALUES ${values}) AS v (tablo_id, user_id, seq)
+          WHERE m.tablo_id = v.tablo_id AND m.user_id = v.user_id AND m.last_read_seq < v.seq`.execute(this.db),
+      )
+      .then(
+        () => {},
+        (error) => this.onError(error),
+      );
+    return this.flushing;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+}

@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import { type Request, type Response, Router } from 'express';
+import type { Logger } from 'pino';
+import { requireSignIn } from '../accounts/current-user.ts';
+import type { Database } from '../db/database.ts';
+import { requireTabloAccess, type TabloAccess } from '../tablos/policy.ts';
+import { wantsFragment } from '../web/errors.ts';
+import { renderPage, renderPartial } from '../web/views.ts';
+import { framedMessagesAfter, postMessage, type Realtime } from './discussion.ts';
+import { renderMessage } from './fragment.ts';
+import { MAX_BODY_CHARACTERS, MAX_CLIENT_TOKEN_LENGTH, messagesBefore, PAGE_SIZE } from './messages.ts';
+import { markRead } from './read-state.ts';
+import { DiscussionStream } from './stream.ts';
+
+export function discussionRoutes(db: Database, realtime: Realtime, logger: Logger): Router {
+  const router = Router();
+  const member = requireTabloAccess(db);
+
+  router.get('/tablos/:tabloId/discussion', requireSignIn(), member, async (req, res) => {
+    res.send(await discussionPage(db, req, res, {}));
+  });
+
+  router.post('/tablos/:tabloId/discussion/messages', requireSignIn(), member, async (req, res) => {
+    const access: TabloAccess = res.locals.access;
+    const draft = readDraft(req.body);
+    if ('error' in draft) {
+      res.status(422);
+      if (wantsFragment(req)) res.send(renderPartial('composer-error', { error: draft.error }));
+      else res.send(await discussionPage(db, req, res, { error: draft.error, draft: draft.raw }));
+      return;
+    }
+    const { message, html } = await postMessage(db, realtime.bus, {
+      tabloId: access.tablo.id,
+      authorId: res.locals.currentUser.id,
+      body: draft.body,
+      clientToken: draft.clientToken,
+    });
+    if (wantsFragment(req)) res.status(201).type('html').send(html);
+    else res.redirect(303, `/tablos/${access.tablo.id}/discussion#message-${message.id}`);
+  });
+
+  router.get('/tablos/:tabloId/discussion/messages', requireSignIn('fragment'), member, async (req, res) => {
+    const access: TabloAccess = res.locals.access;
+    const before = parseSeq(req.query.before);
+    const messages = await messagesBefore(db, access.tablo.id, before || undefined);
+    res.type('html').send(
+      messages.map(renderMessage).join('\n') +
+        renderPartial('load-older', { tabloId: access.tablo.id, oldestSeq: oldestShown(messages), oob: true }),
+    );
+  });
+
+  router.get('/tablos/:tabloId/discussion/stream', requireSignIn('fragment'), member, async (req, res) => {
+    const access: TabloAccess = res.locals.access;
+    const tabloId = access.tablo.id;
+    const owner = { userId: res.locals.currentUser.id, sessionId: req.sessionID, tabloId };
+    const cursor = Math.max(parseSeq(req.query.after), parseSeq(req.get('Last-Event-ID')));
+    DiscussionStream.start(res);
+    const stream = new DiscussionStream(
+      owner,
+      res,
+      {
+        newestSeq: async () =>
+          (await db.selectFrom('tablos').select('last_seq').where('id', '=', tabloId).executeTakeFirst())?.last_seq ?? 0,
+        messagesAfter: (afterSeq, limit) => framedMessagesAfter(db, tabloId, afterSeq, limit),
+      },
+      {
+        written: (o, seq) => realtime.readTracker.seen(o.tabloId, o.userId, seq),
+        closed: (o, reason) => logger.debug({ ...o, reason }, 'stream closed'),
+      },
+    );
+    req.on('close', () => stream.close('client'));
+    logger.debug({ ...owner, cursor }, 'stream opened');
+    await stream.open(realtime.broker, cursor);
+  });
+
+  return router;
+}
+
+async function discussionPage(
+  db: Database,
+  req: Request,
+  res: Response,
+  composer: { error?: string; draft?: string },
+): Promise<string> {
+  const access: TabloAccess = res.locals.access;
+  const messages = await messagesBefore(db, access.tablo.id, undefined);
+  const newestSeq = messages.at(-1)?.seq ?? 0;
+  // Opening the discussion reads it up to what it shows.
+  if (newestSeq) await markRead(db, access.tablo.id, res.locals.currentUser.id, newestSeq);
+  return renderPage(req, res, 'discussion', {
+    pageTitle: access.tablo.title,
+    tablo: access.tablo,
+    messages: messages.map(renderMessage),
+    oldestSeq: oldestShown(messages),
+    // The stream starts after the newest message on the page: one posted in between is not lost.
+    streamUrl: `/tablos/${access.tablo.id}/discussion/stream?after=${newestSeq}`,
+    clientToken: randomUUID(),
+    error: composer.error,
+    draft: composer.draft ?? '',
+  });
+}
+
+/** The seq a "load older" control asks before, or 0 when the first message is already shown. */
+function oldestShown(messages: { seq: number }[]): number {
+  const oldest = messages[0]?.seq ?? 0;
+  return oldest > 1 && messages.length === PAGE_SIZE ? oldest : 0;
+}
+
+type Draft = { body: string; clientToken: string | undefined } | { error: string; raw: string };
+
+function readDraft(form: Record<string, unknown> | undefined): Draft {
+  const raw = typeof form?.body === 'string' ? form.body : '';
+  // Browsers send textarea line breaks as CRLF; a bare CR would also end an SSE line.
+  const body = raw.replace(/\r\n?/g, '\n').trim();
+  const token = form?.client_token;
+  const characters = [...body].length;
+  if (characters === 0) return { error: 'Write something before sending.', raw };
+  if (characters > MAX_BODY_CHARACTERS) {
+    return { error: `Messages can be at most 5,000 characters; this one has ${characters.toLocaleString('en')}.`, raw };
+  }
+  // Tabs and line breaks are text; other control characters (NUL above all, which PostgreSQL
+  // cannot store) are not.
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(body)) {
+    return { error: 'This message contains characters that cannot be sent.', raw };
+  }
+  if (token !== undefined && (typeof token !== 'string' || token.length > MAX_CLIENT_TOKEN_LENGTH)) {
+    return { error: 'This message could not be sent as it was. Reload the page and try again.', raw };
+  }
+  return { body, clientToken: token || undefined };
+}
+
+/** A seq from a query or header: a non-negative integer, or 0. */
+function parseSeq(value: unknown): number {
+  if (typeof value !== 'string' || !/^\d{1,10}$/.test(value)) return 0;
+  const seq = Number(value);
+  return seq <= 2_147_483_647 ? seq : 0;
+}
