@@ -32,7 +32,7 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
 
   const sessionStore = createSessionStore(pool);
   const lifecycle = { shuttingDown: false };
-  const broker = new DiscussionBroker();
+  const broker = new DiscussionBroker(config.keepAliveMs);
   const realtime: Realtime = {
     broker,
     bus: new MemoryBus(broker),
