@@ -63,7 +63,7 @@ export function createApp(deps: AppDeps): express.Express {
       onSignOut: (sessionId) => deps.realtime.bus.closeStreams({ sessionId }, 'signed-out'),
     }),
   );
-  app.use(tabloRoutes(db));
+  app.use(tabloRoutes(db, deps.realtime));
   app.use(discussionRoutes(db, deps.realtime, logger));
 
   app.use(pageNotFound);

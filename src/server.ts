@@ -8,6 +8,7 @@ import { createDatabase, createPool, type Database } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { DiscussionBroker } from './discussion/broker.ts';
 import { MemoryBus } from './discussion/bus.ts';
+import { LocalFanout } from './discussion/fanout.ts';
 import type { Realtime } from './discussion/discussion.ts';
 import { ReadTracker } from './discussion/read-state.ts';
 import { createMetrics } from './web/metrics.ts';
@@ -33,9 +34,11 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
   const sessionStore = createSessionStore(pool);
   const lifecycle = { shuttingDown: false };
   const broker = new DiscussionBroker(config.keepAliveMs);
+  const fanout = new LocalFanout(db, broker, logger);
   const realtime: Realtime = {
     broker,
-    bus: new MemoryBus(broker),
+    fanout,
+    bus: new MemoryBus(fanout),
     readTracker: new ReadTracker(db, (error) => logger.warn({ err: error }, 'saving read positions failed')),
   };
   const app = createApp({

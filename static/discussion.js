@@ -59,6 +59,10 @@
   stream.addEventListener('signed-out', () => endStream('signed-out'));
   stream.addEventListener('access-ended', () => endStream('access-ended'));
   stream.addEventListener('server-restarting', () => setState('offline'));
+  // Who is here now: the same list, rendered by the server, for everyone on this discussion.
+  stream.addEventListener('presence', (e) => {
+    document.getElementById('presence').innerHTML = e.detail.data;
+  });
 
   function endStream(why) {
     setState('offline', why === 'signed-out'
@@ -123,19 +127,6 @@
     scrollToBottom();
   });
 
-  // ---- each message as this reader sees it: local time, "mine" --------------------------------
-  const sameDay = (a, b) => a.toDateString() === b.toDateString();
-  const timeOnly = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
-  const dateAndTime = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
-  function decorate(message) {
-    if (message.dataset.authorId === me) message.classList.add('mine');
-    const time = message.querySelector('time[datetime]');
-    if (!time) return;
-    const when = new Date(time.dateTime);
-    time.textContent = sameDay(when, new Date()) ? timeOnly.format(when) : dateAndTime.format(when);
-    time.title = when.toLocaleString();
-  }
-
   // ---- scrolling --------------------------------------------------------------------------------
   const atBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
   let stuckToBottom = true;
@@ -158,11 +149,10 @@
     for (const record of records) {
       for (const node of record.addedNodes) {
         if (!(node instanceof HTMLElement) || !node.classList.contains('message')) continue;
-        decorate(node);
         if (seqOf(node) > newestSeen) {
           newestSeen = seqOf(node);
           arrived = true;
-          mine ||= node.classList.contains('mine');
+          mine ||= node.dataset.authorId === me;
         }
       }
     }
@@ -171,10 +161,7 @@
     else pill.hidden = false;
   }).observe(messages, { childList: true });
 
-  for (const message of messages.querySelectorAll('.message')) {
-    decorate(message);
-    newestSeen = Math.max(newestSeen, seqOf(message));
-  }
+  for (const message of messages.querySelectorAll('.message')) newestSeen = Math.max(newestSeen, seqOf(message));
   scrollToBottom();
 
   // ---- the composer -------------------------------------------------------------------------

@@ -1,12 +1,15 @@
 import type { LiveMessage } from './sse.ts';
 
-export type StreamOwner = { userId: number; sessionId: string; tabloId: number };
+/** Whose stream this is; `tabloId` is set for a discussion stream, unset for a person's own stream. */
+export type StreamOwner = { userId: number; sessionId: string; tabloId?: number };
 export type CloseReason = 'client' | 'signed-out' | 'access-ended' | 'shutdown' | 'slow-reader' | 'error';
 
 export interface Subscriber {
   readonly owner: StreamOwner;
-  /** Called synchronously by publish: must not wait for the socket, must not throw. */
+  /** A discussion message. Called synchronously by publish: must not wait, must not throw. */
   deliver(message: LiveMessage): void;
+  /** A named event for this person (unread, members, presence…). Same rules as deliver. */
+  notify(frame: string): void;
   keepAlive(): void;
   close(reason: CloseReason): void;
 }
@@ -14,13 +17,20 @@ export interface Subscriber {
 const KEEP_ALIVE_MS = 15_000;
 
 /**
- * In-process fan-out, one topic per tablo. Publishing hands each subscriber the event and returns:
- * it never awaits a socket; each subscriber bounds its own buffering. It also knows every open
- * stream, so it can close those of a session, of a member of a tablo, or all of them.
+ * In-process fan-out. Discussion streams are grouped by tablo, and every stream (discussion or
+ * personal) by person. Publishing hands each subscriber the event and returns: it never awaits a
+ * socket; each subscriber bounds its own buffering. It knows every open stream, so it can close
+ * those of a session, of a member of a tablo, of a tablo, or all of them.
  */
 export class DiscussionBroker {
   private readonly topics = new Map<number, Set<Subscriber>>();
+  private readonly people = new Map<number, Set<Subscriber>>();
+  /** tablo → person → how many of their tabs have its discussion open. */
+  private readonly tabs = new Map<number, Map<number, number>>();
+  private total = 0;
   private readonly ticker: NodeJS.Timeout;
+  /** Called when the set of people with a discussion open changes (a first tab opens, a last closes). */
+  onPresenceChange: (tabloId: number) => void = () => {};
 
   constructor(keepAliveMs = KEEP_ALIVE_MS) {
     // One timer for all streams rather than one per stream.
@@ -29,13 +39,23 @@ export class DiscussionBroker {
   }
 
   subscribe(subscriber: Subscriber): () => void {
-    const { tabloId } = subscriber.owner;
-    let topic = this.topics.get(tabloId);
-    if (!topic) this.topics.set(tabloId, (topic = new Set()));
-    topic.add(subscriber);
+    const { tabloId, userId } = subscriber.owner;
+    addTo(this.people, userId, subscriber);
+    this.total++;
+    if (tabloId !== undefined) {
+      addTo(this.topics, tabloId, subscriber);
+      if (this.countTab(tabloId, userId, +1) === 1) this.onPresenceChange(tabloId);
+    }
+    let subscribed = true;
     return () => {
-      topic.delete(subscriber);
-      if (topic.size === 0 && this.topics.get(tabloId) === topic) this.topics.delete(tabloId);
+      if (!subscribed) return;
+      subscribed = false;
+      removeFrom(this.people, userId, subscriber);
+      this.total--;
+      if (tabloId !== undefined) {
+        removeFrom(this.topics, tabloId, subscriber);
+        if (this.countTab(tabloId, userId, -1) === 0) this.onPresenceChange(tabloId);
+      }
     };
   }
 
@@ -43,6 +63,38 @@ export class DiscussionBroker {
     const topic = this.topics.get(tabloId);
     if (!topic) return;
     for (const subscriber of topic) subscriber.deliver(message);
+  }
+
+  /** A named event to every discussion stream of a tablo. */
+  notifyTablo(tabloId: number, frame: string): void {
+    for (const subscriber of this.topics.get(tabloId) ?? []) subscriber.notify(frame);
+  }
+
+  /**
+   * A named event to every stream of these people, except their streams of `exceptTabloId`'s
+   * discussion (which already shows what the event is about).
+   */
+  notifyPeople(userIds: Iterable<number>, frame: string, exceptTabloId?: number): void {
+    for (const userId of userIds) {
+      for (const subscriber of this.people.get(userId) ?? []) {
+        if (exceptTabloId === undefined || subscriber.owner.tabloId !== exceptTabloId) subscriber.notify(frame);
+      }
+    }
+  }
+
+  /** Whether anyone has a stream open other than on this tablo's discussion (worth telling about it). */
+  hasListenersBesides(tabloId: number): boolean {
+    return this.total > (this.topics.get(tabloId)?.size ?? 0);
+  }
+
+  /** The people (here, on this instance) with the tablo's discussion open. */
+  presentIn(tabloId: number): number[] {
+    return [...(this.tabs.get(tabloId)?.keys() ?? [])];
+  }
+
+  /** Every tablo with someone's discussion open here, and who. */
+  presence(): Map<number, number[]> {
+    return new Map([...this.tabs.keys()].map((tabloId) => [tabloId, this.presentIn(tabloId)]));
   }
 
   /** Closes every open stream whose owner matches; answers how many. */
@@ -61,16 +113,38 @@ export class DiscussionBroker {
   }
 
   get openStreams(): number {
-    let count = 0;
-    for (const topic of this.topics.values()) count += topic.size;
-    return count;
+    return this.total;
   }
 
   stop(): void {
     clearInterval(this.ticker);
   }
 
-  private each(visit: (subscriber: Subscriber) => void): void {
-    for (const topic of [...this.topics.values()]) for (const subscriber of [...topic]) visit(subscriber);
+  /** Adds `change` to a person's open tabs on a tablo; answers the new count. */
+  private countTab(tabloId: number, userId: number, change: 1 | -1): number {
+    let people = this.tabs.get(tabloId);
+    if (!people) this.tabs.set(tabloId, (people = new Map()));
+    const count = (people.get(userId) ?? 0) + change;
+    if (count > 0) people.set(userId, count);
+    else people.delete(userId);
+    if (people.size === 0) this.tabs.delete(tabloId);
+    return count;
   }
+
+  private each(visit: (subscriber: Subscriber) => void): void {
+    for (const streams of [...this.people.values()]) for (const subscriber of [...streams]) visit(subscriber);
+  }
+}
+
+function addTo<K>(map: Map<K, Set<Subscriber>>, key: K, subscriber: Subscriber): void {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(subscriber);
+}
+
+function removeFrom<K>(map: Map<K, Set<Subscriber>>, key: K, subscriber: Subscriber): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(subscriber);
+  if (set.size === 0) map.delete(key);
 }

@@ -1,12 +1,13 @@
 import type { Database } from '../db/database.ts';
 import type { DiscussionBroker } from './broker.ts';
 import type { RealtimeBus } from './bus.ts';
+import type { LocalFanout } from './fanout.ts';
 import { renderMessage } from './fragment.ts';
 import { type Message, messagesAfter, storeMessage } from './messages.ts';
 import type { ReadTracker } from './read-state.ts';
 import { type LiveMessage, messageFrame } from './sse.ts';
 
-export type Realtime = { broker: DiscussionBroker; bus: RealtimeBus; readTracker: ReadTracker };
+export type Realtime = { broker: DiscussionBroker; fanout: LocalFanout; bus: RealtimeBus; readTracker: ReadTracker };
 
 /** Persist, then publish: a message reaches streams only once its transaction has committed. */
 export async function postMessage(

@@ -4,20 +4,21 @@ import type { Logger } from 'pino';
 import { requireSignIn } from '../accounts/current-user.ts';
 import type { Database } from '../db/database.ts';
 import { requireTabloAccess, type TabloAccess } from '../tablos/policy.ts';
+import { unreadTotal } from '../tablos/tablos.ts';
 import { wantsFragment } from '../web/errors.ts';
 import { renderPage, renderPartial } from '../web/views.ts';
 import { framedMessagesAfter, postMessage, type Realtime } from './discussion.ts';
 import { renderMessage } from './fragment.ts';
 import { MAX_BODY_CHARACTERS, MAX_CLIENT_TOKEN_LENGTH, messagesBefore, PAGE_SIZE } from './messages.ts';
 import { markRead } from './read-state.ts';
-import { DiscussionStream } from './stream.ts';
+import { DiscussionStream, EventStream } from './stream.ts';
 
 export function discussionRoutes(db: Database, realtime: Realtime, logger: Logger): Router {
   const router = Router();
   const member = requireTabloAccess(db);
 
   router.get('/tablos/:tabloId/discussion', requireSignIn(), member, async (req, res) => {
-    res.send(await discussionPage(db, req, res, {}));
+    res.send(await discussionPage(db, realtime, req, res, {}));
   });
 
   router.post('/tablos/:tabloId/discussion/messages', requireSignIn(), member, async (req, res) => {
@@ -26,7 +27,7 @@ export function discussionRoutes(db: Database, realtime: Realtime, logger: Logge
     if ('error' in draft) {
       res.status(422);
       if (wantsFragment(req)) res.send(renderPartial('composer-error', { error: draft.error }));
-      else res.send(await discussionPage(db, req, res, { error: draft.error, draft: draft.raw }));
+      else res.send(await discussionPage(db, realtime, req, res, { error: draft.error, draft: draft.raw }));
       return;
     }
     const { message, html } = await postMessage(db, realtime.bus, {
@@ -59,12 +60,11 @@ export function discussionRoutes(db: Database, realtime: Realtime, logger: Logge
       owner,
       res,
       {
-        newestSeq: async () =>
-          (await db.selectFrom('tablos').select('last_seq').where('id', '=', tabloId).executeTakeFirst())?.last_seq ?? 0,
+        newestSeq: () => newestSeqFor(db, owner),
         messagesAfter: (afterSeq, limit) => framedMessagesAfter(db, tabloId, afterSeq, limit),
       },
       {
-        written: (o, seq) => realtime.readTracker.seen(o.tabloId, o.userId, seq),
+        written: (o, seq) => realtime.readTracker.seen(tabloId, o.userId, seq),
         closed: (o, reason) => logger.debug({ ...o, reason }, 'stream closed'),
       },
     );
@@ -73,11 +73,35 @@ export function discussionRoutes(db: Database, realtime: Realtime, logger: Logge
     await stream.open(realtime.broker, cursor);
   });
 
+  // A person's own stream, for pages other than a discussion: named events about their tablos
+  // (activity, members, presence). Nothing to replay: pages re-read what they show on reconnect.
+  router.get('/events', requireSignIn('fragment'), (req, res) => {
+    const owner = { userId: res.locals.currentUser.id, sessionId: req.sessionID };
+    EventStream.start(res);
+    const stream = new EventStream(owner, res, { closed: (o, reason) => logger.debug({ ...o, reason }, 'stream closed') });
+    req.on('close', () => stream.close('client'));
+    stream.open(realtime.broker);
+  });
+
   return router;
+}
+
+/** The tablo's newest seq, if this session still exists and its person is still a member. */
+async function newestSeqFor(db: Database, owner: { userId: number; sessionId: string; tabloId: number }) {
+  const row = await db
+    .selectFrom('tablos as t')
+    .innerJoin('tablo_members as m', 'm.tablo_id', 't.id')
+    .select('t.last_seq')
+    .where('t.id', '=', owner.tabloId)
+    .where('m.user_id', '=', owner.userId)
+    .where((eb) => eb.exists(eb.selectFrom('sessions').select('sid').where('sid', '=', owner.sessionId)))
+    .executeTakeFirst();
+  return row?.last_seq;
 }
 
 async function discussionPage(
   db: Database,
+  realtime: Realtime,
   req: Request,
   res: Response,
   composer: { error?: string; draft?: string },
@@ -86,7 +110,8 @@ async function discussionPage(
   const messages = await messagesBefore(db, access.tablo.id, undefined);
   const newestSeq = messages.at(-1)?.seq ?? 0;
   // Opening the discussion reads it up to what it shows.
-  if (newestSeq) await markRead(db, access.tablo.id, res.locals.currentUser.id, newestSeq);
+  const userId = res.locals.currentUser.id;
+  if (newestSeq) await markRead(db, access.tablo.id, userId, newestSeq);
   return renderPage(req, res, 'discussion', {
     pageTitle: access.tablo.title,
     tablo: access.tablo,
@@ -97,6 +122,9 @@ async function discussionPage(
     clientToken: randomUUID(),
     error: composer.error,
     draft: composer.draft ?? '',
+    // Who is here, counting this reader, whose stream is about to open.
+    presence: await realtime.fanout.renderPresence(access.tablo.id, userId),
+    unreadTotal: await unreadTotal(db, userId),
   });
 }
 

@@ -9,7 +9,8 @@ export const MAX_BUFFERED_BYTES = 512 * 1024;
 const MAX_PENDING = 1_000;
 
 export type MessageSource = {
-  newestSeq: () => Promise<number>;
+  /** The tablo's newest seq, or undefined when this reader may no longer see it. */
+  newestSeq: () => Promise<number | undefined>;
   /** Committed messages with seq > afterSeq, oldest first, framed. */
   messagesAfter: (afterSeq: number, limit: number) => Promise<LiveMessage[]>;
 };
@@ -27,23 +28,18 @@ const FAREWELLS: Partial<Record<CloseReason, string>> = {
 };
 
 /**
- * One reader's discussion stream. The invariant: it writes seq cursor+1, cursor+2, … each exactly
- * once, in order. Live events are buffered while it catches up from the table; a live event that
- * skips a number sends it back to the table first. The table is the log: nothing is replayed from
- * memory, so buffering can be bounded without losing anything.
+ * An open SSE response that belongs to one person: it carries named events for them, keep-alives,
+ * and a farewell when it is closed. Writing never waits: a reader whose socket holds more than
+ * MAX_BUFFERED_BYTES unsent is closed (it reconnects and resumes).
  */
-export class DiscussionStream implements Subscriber {
-  private lastSent = 0;
-  private catchingUp = true;
-  private pending: LiveMessage[] = [];
-  private closed = false;
-  private unsubscribe: () => void = () => {};
+export class EventStream implements Subscriber {
+  protected closed = false;
+  protected unsubscribe: () => void = () => {};
 
   constructor(
     readonly owner: StreamOwner,
-    private readonly res: Response,
-    private readonly source: MessageSource,
-    private readonly hooks: StreamHooks = {},
+    protected readonly res: Response,
+    protected readonly hooks: StreamHooks = {},
   ) {}
 
   static start(res: Response): void {
@@ -58,13 +54,77 @@ export class DiscussionStream implements Subscriber {
     res.write(OPENING);
   }
 
-  /** Subscribe first, then backfill from the table, then go live. */
-  async open(broker: DiscussionBroker, cursor: number): Promise<void> {
+  /** A personal stream: subscribe, and it is live (what it shows is re-read on reconnect). */
+  open(broker: DiscussionBroker): void {
+    this.unsubscribe = broker.subscribe(this);
+  }
+
+  deliver(_message: LiveMessage): void {}
+
+  notify(frame: string): void {
+    this.send(frame);
+  }
+
+  keepAlive(): void {
+    this.send(KEEP_ALIVE);
+  }
+
+  close(reason: CloseReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe();
+    const farewell = FAREWELLS[reason];
+    if (reason === 'slow-reader' || reason === 'error' || this.res.destroyed) {
+      this.res.destroy();
+    } else {
+      if (farewell) this.res.write(farewell);
+      this.res.end();
+    }
+    this.hooks.closed?.(this.owner, reason);
+  }
+
+  protected send(chunk: string | Buffer): void {
+    if (this.closed) return;
+    this.res.write(chunk);
+    if (this.res.writableLength > MAX_BUFFERED_BYTES) this.close('slow-reader');
+  }
+}
+
+/**
+ * One reader's discussion stream. The invariant: it writes seq cursor+1, cursor+2, … each exactly
+ * once, in order. Live events are buffered while it catches up from the table; a live event that
+ * skips a number sends it back to the table first. The table is the log: nothing is replayed from
+ * memory, so buffering can be bounded without losing anything.
+ */
+export class DiscussionStream extends EventStream {
+  private lastSent = 0;
+  private catchingUp = true;
+  private pending: LiveMessage[] = [];
+
+  constructor(
+    owner: StreamOwner,
+    res: Response,
+    private readonly source: MessageSource,
+    hooks: StreamHooks = {},
+  ) {
+    super(owner, res, hooks);
+  }
+
+  /**
+   * Subscribe first, then backfill from the table, then go live. Access is checked again once
+   * subscribed: a removal or sign-out that landed between the route's check and the subscription
+   * would otherwise miss this stream.
+   */
+  override async open(broker: DiscussionBroker, cursor = 0): Promise<void> {
     this.unsubscribe = broker.subscribe(this);
     try {
       const newest = await this.source.newestSeq();
+      if (newest === undefined) {
+        this.close('access-ended');
+        return;
+      }
       if (newest - cursor > MAX_REPLAY || cursor > newest) {
-        this.res.write(namedFrame('resync', '', { id: newest }));
+        this.send(namedFrame('resync', '', { id: newest }));
         this.lastSent = newest;
       } else {
         this.lastSent = cursor;
@@ -76,7 +136,7 @@ export class DiscussionStream implements Subscriber {
     await this.catchUp();
   }
 
-  deliver(message: LiveMessage): void {
+  override deliver(message: LiveMessage): void {
     if (this.closed) return;
     if (this.catchingUp) {
       // Dropping the oldest buffered events is safe: the table has them.
@@ -92,25 +152,9 @@ export class DiscussionStream implements Subscriber {
     void this.catchUp();
   }
 
-  keepAlive(): void {
-    if (this.closed) return;
-    this.res.write(KEEP_ALIVE);
-    this.checkBackpressure();
-  }
-
-  close(reason: CloseReason): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.unsubscribe();
+  override close(reason: CloseReason): void {
     this.pending = [];
-    const farewell = FAREWELLS[reason];
-    if (reason === 'slow-reader' || reason === 'error' || this.res.destroyed) {
-      this.res.destroy();
-    } else {
-      if (farewell) this.res.write(farewell);
-      this.res.end();
-    }
-    this.hooks.closed?.(this.owner, reason);
+    super.close(reason);
   }
 
   private async catchUp(): Promise<void> {
@@ -151,13 +195,8 @@ export class DiscussionStream implements Subscriber {
 
   private write(message: LiveMessage): void {
     if (this.closed) return;
-    this.res.write(message.frame);
     this.lastSent = message.seq;
+    this.send(message.frame);
     this.hooks.written?.(this.owner, message.seq);
-    this.checkBackpressure();
-  }
-
-  private checkBackpressure(): void {
-    if (this.res.writableLength > MAX_BUFFERED_BYTES) this.close('slow-reader');
   }
 }

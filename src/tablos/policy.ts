@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import type { Database } from '../db/database.ts';
 import type { MemberRole } from '../db/schema.ts';
-import { notFound } from '../web/errors.ts';
+import { HttpError, notFound } from '../web/errors.ts';
 import { parseId } from '../web/ids.ts';
 
 export type TabloAccess = { tablo: { id: number; title: string; ownerId: number; lastSeq: number }; role: MemberRole };
@@ -24,6 +24,15 @@ export async function accessTo(db: Database, userId: number, tabloId: number): P
 export function mayManage(access: TabloAccess): boolean {
   return access.role === 'owner';
 }
+
+/**
+ * After requireTabloAccess: managing members, renaming and deleting are the owner's alone. A
+ * member can see the tablo, so 403 reveals nothing that 404 would hide, and says what is wrong.
+ */
+export const requireOwner: RequestHandler = (_req, res, next) => {
+  if (mayManage(res.locals.access)) return next();
+  next(new HttpError(403, 'Only the owner can do that', 'Managing members, renaming and deleting a tablo are up to its owner.'));
+};
 
 /**
  * Every route under /tablos/:tabloId passes through here: a malformed id, a missing tablo and a

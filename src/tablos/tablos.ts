@@ -1,3 +1,5 @@
+import { sql } from 'kysely';
+import { findUserByEmail } from '../accounts/users.ts';
 import type { Database } from '../db/database.ts';
 import type { MemberRole } from '../db/schema.ts';
 
@@ -7,7 +9,10 @@ export type TabloSummary = {
   role: MemberRole;
   unread: number;
   lastActivityAt: Date;
+  latest: { authorName: string; snippet: string } | undefined;
 };
+
+const SNIPPET_CHARACTERS = 120;
 
 /** Creates a tablo with its owner as its first member. */
 export async function createTablo(db: Database, ownerId: number, title: string): Promise<number> {
@@ -22,13 +27,40 @@ export async function createTablo(db: Database, ownerId: number, title: string):
   });
 }
 
-/** The tablos a person owns or belongs to, most recently active first. */
+export async function renameTablo(db: Database, tabloId: number, title: string): Promise<void> {
+  await db.updateTable('tablos').set({ title }).where('id', '=', tabloId).execute();
+}
+
+/** Deletes a tablo with its members and messages; answers who were its members. */
+export async function deleteTablo(db: Database, tabloId: number): Promise<number[]> {
+  return db.transaction().execute(async (trx) => {
+    const members = await memberIds(trx, tabloId);
+    await trx.deleteFrom('tablos').where('id', '=', tabloId).execute();
+    return members;
+  });
+}
+
+/**
+ * The tablos a person owns or belongs to, most recently active first, each with its unread count
+ * (messages by others after this member's last-read position) and its latest message.
+ */
 export async function listTablosOf(db: Database, userId: number): Promise<TabloSummary[]> {
   const rows = await db
     .selectFrom('tablo_members as m')
     .innerJoin('tablos as t', 't.id', 'm.tablo_id')
-    .select(['t.id', 't.title', 'm.role', 't.last_activity_at'])
-    // Unread: messages by others after this member's last-read position.
+    .leftJoinLateral(
+      (eb) =>
+        eb
+          .selectFrom('messages as latest')
+          .innerJoin('users as author', 'author.id', 'latest.author_id')
+          .select(['author.name as author_name', sql<string>`left(latest.body, ${SNIPPET_CHARACTERS})`.as('snippet')])
+          .whereRef('latest.tablo_id', '=', 't.id')
+          .orderBy('latest.seq', 'desc')
+          .limit(1)
+          .as('latest'),
+      (join) => join.onTrue(),
+    )
+    .select(['t.id', 't.title', 'm.role', 't.last_activity_at', 'latest.author_name', 'latest.snippet'])
     .select((eb) =>
       eb
         .selectFrom('messages as msg')
@@ -42,7 +74,28 @@ export async function listTablosOf(db: Database, userId: number): Promise<TabloS
     .orderBy('t.last_activity_at', 'desc')
     .orderBy('t.id', 'desc')
     .execute();
-  return rows.map((r) => ({ id: r.id, title: r.title, role: r.role, unread: Number(r.unread ?? 0), lastActivityAt: r.last_activity_at }));
+  return rows.map((r) => ({
+    id: r.id,
+    title: r.title,
+    role: r.role,
+    unread: Number(r.unread ?? 0),
+    lastActivityAt: r.last_activity_at,
+    latest: r.author_name && r.snippet !== null ? { authorName: r.author_name, snippet: r.snippet } : undefined,
+  }));
+}
+
+/** Everything unread across a person's tablos: the number in the browser tab's title. */
+export async function unreadTotal(db: Database, userId: number): Promise<number> {
+  const row = await db
+    .selectFrom('tablo_members as m')
+    .innerJoin('messages as msg', (join) =>
+      join.onRef('msg.tablo_id', '=', 'm.tablo_id').onRef('msg.seq', '>', 'm.last_read_seq'),
+    )
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('m.user_id', '=', userId)
+    .where('msg.author_id', '!=', userId)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
 }
 
 export async function listMembers(db: Database, tabloId: number) {
@@ -54,4 +107,38 @@ export async function listMembers(db: Database, tabloId: number) {
     .orderBy('m.role', 'desc') // 'owner' before 'member'
     .orderBy('u.name')
     .execute();
+}
+
+export async function memberIds(db: Pick<Database, 'selectFrom'>, tabloId: number): Promise<number[]> {
+  const rows = await db.selectFrom('tablo_members').select('user_id').where('tablo_id', '=', tabloId).execute();
+  return rows.map((r) => r.user_id);
+}
+
+/** Adds an existing account as a member; says why not otherwise. */
+export async function addMember(
+  db: Database,
+  tabloId: number,
+  email: string,
+): Promise<{ userId: number } | { error: string }> {
+  const user = await findUserByEmail(db, email);
+  if (!user) return { error: 'No one has an account with that email yet.' };
+  const added = await db
+    .insertInto('tablo_members')
+    .values({ tablo_id: tabloId, user_id: user.id, role: 'member' })
+    .onConflict((oc) => oc.doNothing())
+    .returning('user_id')
+    .executeTakeFirst();
+  if (!added) return { error: 'That person is already a member.' };
+  return { userId: user.id };
+}
+
+/** Removes a member (never the owner); answers whether someone was removed. */
+export async function removeMember(db: Database, tabloId: number, userId: number): Promise<boolean> {
+  const result = await db
+    .deleteFrom('tablo_members')
+    .where('tablo_id', '=', tabloId)
+    .where('user_id', '=', userId)
+    .where('role', '=', 'member')
+    .executeTakeFirst();
+  return result.numDeletedRows > 0n;
 }

@@ -6,6 +6,8 @@ export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** A sentence for the person, shown under the message. */
+    readonly advice?: string,
   ) {
     super(message);
   }
@@ -37,13 +39,14 @@ export function handleErrors(logger: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
-    const explanation = explanations[status] ?? explanations[status < 500 ? 404 : 500]!;
+    const explanation =
+      error instanceof HttpError && error.advice
+        ? { title: error.message, text: error.advice }
+        : (explanations[status] ?? explanations[status < 500 ? 404 : 500]!);
     res.status(status);
-    if (wantsFragment(req) || req.method !== 'GET') {
-      if (wantsFragment(req)) {
-        res.type('text/plain').send(explanation.title);
-        return;
-      }
+    if (wantsFragment(req)) {
+      res.type('text/plain').send(explanation.title);
+      return;
     }
     res.send(renderPage(req, res, 'error', { pageTitle: explanation.title, status, ...explanation }));
   };

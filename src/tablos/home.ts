@@ -1,0 +1,69 @@
+import { sql } from 'kysely';
+import type { Database } from '../db/database.ts';
+import type { LocalFanout } from '../discussion/fanout.ts';
+import { renderMessage } from '../discussion/fragment.ts';
+import { listTablosOf } from './tablos.ts';
+
+const LATEST_SHOWN = 8;
+
+/**
+ * The home view (/tablos): a person's tablos with unread counts and latest messages, the latest
+ * messages across all of them, and a few figures about their day.
+ */
+export async function homeView(db: Database, fanout: LocalFanout, userId: number) {
+  const tablos = await listTablosOf(db, userId);
+  const ids = tablos.map((t) => t.id);
+  const [latest, today, online] = await Promise.all([
+    latestAcross(db, ids),
+    messagesToday(db, ids),
+    onlineIn(fanout, ids, userId),
+  ]);
+  const titles = new Map(tablos.map((t) => [t.id, t.title]));
+  return {
+    tablos,
+    unreadTotal: tablos.reduce((n, t) => n + t.unread, 0),
+    latest: latest.map((m) => ({ tabloId: m.tabloId, tabloTitle: titles.get(m.tabloId) ?? '', html: renderMessage(m) })),
+    figures: { tablos: tablos.length, messagesToday: today, online },
+  };
+}
+
+async function latestAcross(db: Database, tabloIds: number[]) {
+  if (tabloIds.length === 0) return [];
+  const rows = await db
+    .selectFrom('messages as m')
+    .innerJoin('users as u', 'u.id', 'm.author_id')
+    .select(['m.id', 'm.tablo_id', 'm.seq', 'm.author_id', 'u.name', 'm.body', 'm.created_at'])
+    .where('m.tablo_id', 'in', tabloIds)
+    .orderBy('m.created_at', 'desc')
+    .orderBy('m.id', 'desc')
+    .limit(LATEST_SHOWN)
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    tabloId: r.tablo_id,
+    seq: r.seq,
+    authorId: r.author_id,
+    authorName: r.name,
+    body: r.body,
+    createdAt: r.created_at,
+  }));
+}
+
+async function messagesToday(db: Database, tabloIds: number[]): Promise<number> {
+  if (tabloIds.length === 0) return 0;
+  const row = await db
+    .selectFrom('messages')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('tablo_id', 'in', tabloIds)
+    .where('created_at', '>=', sql<Date>`date_trunc('day', now())`)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+/** Other people with one of these tablos' discussions open right now. */
+async function onlineIn(fanout: LocalFanout, tabloIds: number[], userId: number): Promise<number> {
+  const present = await Promise.all(tabloIds.map((id) => fanout.whoIsHere(id)));
+  const people = new Set(present.flat());
+  people.delete(userId);
+  return people.size;
+}

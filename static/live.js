@@ -1,0 +1,81 @@
+// Pages stay live: the tablo list and home figures, the member list, the unread count in the tab's
+// title. Events come on the page's one stream (a person's own stream, or the discussion's stream,
+// which carries them too) and say only *what* changed; the page then re-reads its own view.
+(() => {
+  const source = document.getElementById('personal-stream') ?? document.getElementById('discussion-stream');
+  if (!source) return;
+  const tabloId = Number(document.querySelector('[data-tablo-id]')?.dataset.tabloId) || undefined;
+  const baseTitle = document.title.replace(/^\(\d+\) /, '');
+  const present = (id) => document.getElementById(id);
+
+  const showUnread = (count) => {
+    document.title = count > 0 ? `(${count}) ${baseTitle}` : baseTitle;
+  };
+
+  // Bursts of events make one refresh of each kind.
+  const due = new Map();
+  const soon = (refresh) => {
+    if (!due.has(refresh)) due.set(refresh, setTimeout(() => (due.delete(refresh), refresh()), 250));
+  };
+
+  async function refreshTitle() {
+    const response = await fetch('/unread', { headers: { 'HX-Request': 'true' } });
+    if (response.ok) showUnread(Number(await response.text()) || 0);
+  }
+  async function refreshHome() {
+    await htmx.ajax('GET', '/tablos', { target: '#tablo-home', swap: 'outerHTML' });
+    showUnread(Number(present('tablo-home')?.dataset.unreadTotal) || 0);
+  }
+  function refreshMembers() {
+    htmx.ajax('GET', `/tablos/${tabloId}/members`, { target: '#member-section', swap: 'outerHTML' });
+  }
+  const refreshAll = () => {
+    if (present('tablo-home')) soon(refreshHome);
+    else soon(refreshTitle);
+    if (present('member-section')) soon(refreshMembers);
+  };
+
+  const about = (event) => {
+    try {
+      return JSON.parse(event.detail?.data ?? '{}');
+    } catch {
+      return {};
+    }
+  };
+
+  source.addEventListener('activity', () => (present('tablo-home') ? soon(refreshHome) : soon(refreshTitle)));
+  source.addEventListener('online', () => present('tablo-home') && soon(refreshHome));
+  source.addEventListener('members', (e) => {
+    if (present('tablo-home')) soon(refreshHome);
+    if (about(e).tablo === tabloId && present('member-section')) soon(refreshMembers);
+  });
+  source.addEventListener('tablo', (e) => {
+    const { tablo, change } = about(e);
+    if (present('tablo-home')) soon(refreshHome);
+    else if (tablo === tabloId && source.id === 'personal-stream') {
+      if (change === 'deleted') location.assign('/tablos');
+      else location.reload();
+    }
+  });
+
+  // Back after a gap (a hidden tab, a restart): what the page shows may be stale.
+  document.addEventListener('htmx:sse:after:connection', (e) => {
+    if (e.target === source && e.detail.connection.attempt > 0) refreshAll();
+  });
+
+  if (source.id !== 'personal-stream') return; // the discussion page handles its own stream's life
+  source.addEventListener('signed-out', () => location.assign('/login'));
+  // htmx never retries a first connection that failed; retry it, and stop for good on 401.
+  let failures = 0;
+  document.addEventListener('htmx:finally:request', (e) => {
+    if (e.detail.ctx.sourceElement !== source) return;
+    const code = e.detail.ctx.response?.status;
+    if (code && code < 400) return (failures = 0);
+    if (code === 401) return source.remove();
+    const delay = Math.min(500 * 2 ** failures++, 15000) * (0.7 + Math.random() * 0.6);
+    setTimeout(() => htmx.trigger(source, 'sse:retry'), delay);
+  });
+  document.addEventListener('htmx:sse:error', (e) => {
+    if (e.target === source && e.detail.status === 401) source.remove();
+  });
+})();
