@@ -9,6 +9,8 @@ import { migrateToLatest } from './db/migrate.ts';
 import { DiscussionBroker } from './discussion/broker.ts';
 import { MemoryBus } from './discussion/bus.ts';
 import { LocalFanout } from './discussion/fanout.ts';
+import { createRealtimeMetrics } from './discussion/metrics.ts';
+import { PostgresBus } from './discussion/postgres-bus.ts';
 import type { Realtime } from './discussion/discussion.ts';
 import { ReadTracker } from './discussion/read-state.ts';
 import { createMetrics } from './web/metrics.ts';
@@ -33,19 +35,27 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
 
   const sessionStore = createSessionStore(pool);
   const lifecycle = { shuttingDown: false };
+  const metrics = createMetrics();
   const broker = new DiscussionBroker(config.keepAliveMs);
   const fanout = new LocalFanout(db, broker, logger);
+  const realtimeMetrics = createRealtimeMetrics(metrics.registry, broker);
+  const bus =
+    config.realtimeBus === 'postgres'
+      ? new PostgresBus(databaseUrl, db, fanout, logger, realtimeMetrics)
+      : new MemoryBus(fanout);
+  if (bus instanceof PostgresBus) await bus.start();
   const realtime: Realtime = {
     broker,
     fanout,
-    bus: new MemoryBus(fanout),
+    bus,
     readTracker: new ReadTracker(db, (error) => logger.warn({ err: error }, 'saving read positions failed')),
+    metrics: realtimeMetrics,
   };
   const app = createApp({
     config,
     db,
     logger,
-    metrics: createMetrics(),
+    metrics,
     sessionStore,
     sessionSecret: loadSessionSecret(config.sessionSecret, config.dataDir),
     lifecycle,
@@ -66,7 +76,7 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeIdleConnections();
       // Streams never end by themselves: tell them to come back soon, then let them go.
-      realtime.broker.closeAll('shutdown');
+      realtime.broker.shutdown();
       const forced = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await closed;
       clearTimeout(forced);

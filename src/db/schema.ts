@@ -46,12 +46,20 @@ export interface MessagesTable {
   created_at: CreatedAt;
 }
 
+export interface PresenceTable {
+  instance_id: string;
+  tablo_id: number;
+  user_id: number;
+  seen_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface Tables {
   users: UsersTable;
   sessions: SessionsTable;
   tablos: TablosTable;
   tablo_members: TabloMembersTable;
   messages: MessagesTable;
+  presence: PresenceTable;
 }
 
 export type User = Selectable<UsersTable>;

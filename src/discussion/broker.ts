@@ -28,6 +28,8 @@ export class DiscussionBroker {
   /** tablo → person → how many of their tabs have its discussion open. */
   private readonly tabs = new Map<number, Map<number, number>>();
   private total = 0;
+  private discussions = 0;
+  private shuttingDown = false;
   private readonly ticker: NodeJS.Timeout;
   /** Called when the set of people with a discussion open changes (a first tab opens, a last closes). */
   onPresenceChange: (tabloId: number) => void = () => {};
@@ -39,11 +41,17 @@ export class DiscussionBroker {
   }
 
   subscribe(subscriber: Subscriber): () => void {
+    if (this.shuttingDown) {
+      // A stream that slipped in on a kept-alive connection after shutdown began.
+      subscriber.close('shutdown');
+      return () => {};
+    }
     const { tabloId, userId } = subscriber.owner;
     addTo(this.people, userId, subscriber);
     this.total++;
     if (tabloId !== undefined) {
       addTo(this.topics, tabloId, subscriber);
+      this.discussions++;
       if (this.countTab(tabloId, userId, +1) === 1) this.onPresenceChange(tabloId);
     }
     let subscribed = true;
@@ -54,6 +62,7 @@ export class DiscussionBroker {
       this.total--;
       if (tabloId !== undefined) {
         removeFrom(this.topics, tabloId, subscriber);
+        this.discussions--;
         if (this.countTab(tabloId, userId, -1) === 0) this.onPresenceChange(tabloId);
       }
     };
@@ -112,8 +121,18 @@ export class DiscussionBroker {
     this.closeStreams(() => true, reason);
   }
 
+  /** Ends every stream with a request to come back soon, and every stream that opens from now on. */
+  shutdown(): void {
+    this.shuttingDown = true;
+    this.closeAll('shutdown');
+  }
+
   get openStreams(): number {
     return this.total;
+  }
+
+  get discussionStreams(): number {
+    return this.discussions;
   }
 
   stop(): void {

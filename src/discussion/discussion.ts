@@ -4,20 +4,30 @@ import type { RealtimeBus } from './bus.ts';
 import type { LocalFanout } from './fanout.ts';
 import { renderMessage } from './fragment.ts';
 import { type Message, messagesAfter, storeMessage } from './messages.ts';
+import type { RealtimeMetrics } from './metrics.ts';
 import type { ReadTracker } from './read-state.ts';
 import { type LiveMessage, messageFrame } from './sse.ts';
 
-export type Realtime = { broker: DiscussionBroker; fanout: LocalFanout; bus: RealtimeBus; readTracker: ReadTracker };
+export type Realtime = {
+  broker: DiscussionBroker;
+  fanout: LocalFanout;
+  bus: RealtimeBus;
+  readTracker: ReadTracker;
+  metrics: RealtimeMetrics;
+};
 
 /** Persist, then publish: a message reaches streams only once its transaction has committed. */
 export async function postMessage(
   db: Database,
-  bus: RealtimeBus,
+  realtime: Realtime,
   input: { tabloId: number; authorId: number; body: string; clientToken: string | undefined },
 ): Promise<{ message: Message; html: string; created: boolean }> {
-  const { message, created } = await storeMessage(db, input, bus.inTransaction);
+  const { message, created } = await storeMessage(db, input, realtime.bus.inTransaction);
   const html = renderMessage(message);
-  if (created) bus.messagePosted(message, html);
+  if (created) {
+    realtime.bus.messagePosted(message, html);
+    realtime.metrics.messagesPosted.inc();
+  }
   return { message, html, created };
 }
 

@@ -36,7 +36,7 @@ export class LocalFanout {
   }
 
   message(message: Pick<Message, 'tabloId' | 'seq'>, html: string): void {
-    this.broker.publish(message.tabloId, messageFrame(message.seq, html));
+    this.broker.publish(message.tabloId, { ...messageFrame(message.seq, html), publishedAt: performance.now() });
     const activity = namedFrame('activity', JSON.stringify({ tablo: message.tabloId, seq: message.seq }));
     this.tellMembers(message.tabloId, activity, [], message.tabloId);
   }

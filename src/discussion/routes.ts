@@ -11,11 +11,14 @@ import { framedMessagesAfter, postMessage, type Realtime } from './discussion.ts
 import { renderMessage } from './fragment.ts';
 import { MAX_BODY_CHARACTERS, MAX_CLIENT_TOKEN_LENGTH, messagesBefore, PAGE_SIZE } from './messages.ts';
 import { markRead } from './read-state.ts';
+import type { CloseReason, StreamOwner } from './broker.ts';
+import type { LiveMessage } from './sse.ts';
 import { DiscussionStream, EventStream } from './stream.ts';
 
 export function discussionRoutes(db: Database, realtime: Realtime, logger: Logger): Router {
   const router = Router();
   const member = requireTabloAccess(db);
+  const observe = streamObserver(realtime, logger);
 
   router.get('/tablos/:tabloId/discussion', requireSignIn(), member, async (req, res) => {
     res.send(await discussionPage(db, realtime, req, res, {}));
@@ -30,7 +33,7 @@ export function discussionRoutes(db: Database, realtime: Realtime, logger: Logge
       else res.send(await discussionPage(db, realtime, req, res, { error: draft.error, draft: draft.raw }));
       return;
     }
-    const { message, html } = await postMessage(db, realtime.bus, {
+    const { message, html } = await postMessage(db, realtime, {
       tabloId: access.tablo.id,
       authorId: res.locals.currentUser.id,
       body: draft.body,
@@ -64,12 +67,15 @@ export function discussionRoutes(db: Database, realtime: Realtime, logger: Logge
         messagesAfter: (afterSeq, limit) => framedMessagesAfter(db, tabloId, afterSeq, limit),
       },
       {
-        written: (o, seq) => realtime.readTracker.seen(tabloId, o.userId, seq),
-        closed: (o, reason) => logger.debug({ ...o, reason }, 'stream closed'),
+        ...observe,
+        written: (o, message) => {
+          realtime.readTracker.seen(tabloId, o.userId, message.seq);
+          observe.written(o, message);
+        },
       },
     );
     req.on('close', () => stream.close('client'));
-    logger.debug({ ...owner, cursor }, 'stream opened');
+    logger.info({ stream: 'discussion', ...owner, cursor }, 'stream opened');
     await stream.open(realtime.broker, cursor);
   });
 
@@ -78,12 +84,33 @@ export function discussionRoutes(db: Database, realtime: Realtime, logger: Logge
   router.get('/events', requireSignIn('fragment'), (req, res) => {
     const owner = { userId: res.locals.currentUser.id, sessionId: req.sessionID };
     EventStream.start(res);
-    const stream = new EventStream(owner, res, { closed: (o, reason) => logger.debug({ ...o, reason }, 'stream closed') });
+    const stream = new EventStream(owner, res, observe);
     req.on('close', () => stream.close('client'));
+    logger.info({ stream: 'personal', ...owner }, 'stream opened');
     stream.open(realtime.broker);
   });
 
   return router;
+}
+
+/** Metrics and logs for every stream's life. */
+function streamObserver({ metrics }: Realtime, logger: Logger) {
+  return {
+    written: (_owner: StreamOwner, message: LiveMessage) => {
+      metrics.messagesWritten.inc();
+      if (message.publishedAt !== undefined) metrics.publishToWrite.observe((performance.now() - message.publishedAt) / 1000);
+    },
+    named: () => metrics.namedWritten.inc(),
+    closed: (owner: StreamOwner, reason: CloseReason) => {
+      metrics.streamsClosed.labels(reason).inc();
+      if (reason === 'slow-reader') {
+        metrics.slowReaders.inc();
+        logger.warn({ ...owner, reason }, 'slow reader disconnected');
+      } else {
+        logger.info({ ...owner, reason }, 'stream closed');
+      }
+    },
+  };
 }
 
 /** The tablo's newest seq, if this session still exists and its person is still a member. */

@@ -1,6 +1,7 @@
 /** Server-Sent Events framing. Each frame is built once and the same bytes go to every reader. */
 
-export type LiveMessage = { seq: number; frame: Buffer };
+/** A framed message; `publishedAt` (performance.now()) is set when it is published live. */
+export type LiveMessage = { seq: number; frame: Buffer; publishedAt?: number };
 
 /** A default-type event (no `event:` line, so htmx swaps it) with the message's seq as its id. */
 export function messageFrame(seq: number, html: string): LiveMessage {

@@ -16,7 +16,8 @@ export type MessageSource = {
 };
 
 export type StreamHooks = {
-  written?: (owner: StreamOwner, lastSeq: number) => void;
+  written?: (owner: StreamOwner, message: LiveMessage) => void;
+  named?: () => void;
   closed?: (owner: StreamOwner, reason: CloseReason) => void;
 };
 
@@ -63,6 +64,7 @@ export class EventStream implements Subscriber {
 
   notify(frame: string): void {
     this.send(frame);
+    this.hooks.named?.();
   }
 
   keepAlive(): void {
@@ -197,6 +199,6 @@ export class DiscussionStream extends EventStream {
     if (this.closed) return;
     this.lastSent = message.seq;
     this.send(message.frame);
-    this.hooks.written?.(this.owner, message.seq);
+    this.hooks.written?.(this.owner, message);
   }
 }
