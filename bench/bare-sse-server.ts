@@ -1,0 +1,93 @@
+/**
+ * The ceiling to compare Tablo's stream with: SSE fan-out on bare `node:http` — no framework, no
+ * database, no sessions, no authorization. It frames and writes the way the app does (the same
+ * headers, a `retry:` opening, one pre-built Buffer per message written to every response, Nagle
+ * off) so that the difference measured is the app's own cost.
+ *
+ *   GET  /stream[?topic=t]   a stream; the response joins the topic's Set
+ *   POST /post[?topic=t]     body = message text; frames `id: n` + an <article> like the app's
+ *                            and writes it to every response in the topic; answers 201
+ *
+ * PORT (0 = any free port). Prints `bare SSE server listening on port N` once it listens.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+type Topic = { streams: Set<ServerResponse>; lastId: number };
+const topics = new Map<string, Topic>();
+const MAX_BUFFERED_BYTES = 512 * 1024; // as the app: a reader this far behind is dropped
+
+function topicOf(url: URL): Topic {
+  const name = url.searchParams.get('topic') ?? 'main';
+  let topic = topics.get(name);
+  if (!topic) topics.set(name, (topic = { streams: new Set(), lastId: 0 }));
+  return topic;
+}
+
+const escapeHtml = (text: string) =>
+  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+/** The same shape and about the same size as Tablo's message fragment. */
+function frame(id: number, body: string): Buffer {
+  const at = new Date().toISOString();
+  const article =
+    `<article id="message-${id}" class="message" data-author-id="1" data-seq="${id}"><header class="message-meta">` +
+    `<span class="message-author">Bench Poster</span> <time datetime="${at}">${at.slice(0, 16).replace('T', ' ')} UTC</time>` +
+    `</header><div class="message-body">${escapeHtml(body)}</div></article>`;
+  return Buffer.from(`id: ${id}\ndata: ${article}\n\n`);
+}
+
+function openStream(req: IncomingMessage, res: ServerResponse, topic: Topic): void {
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-cache, no-transform',
+    'X-Accel-Buffering': 'no',
+  });
+  res.flushHeaders();
+  res.socket?.setNoDelay(true);
+  res.write('retry: 2000\n: connected\n\n');
+  topic.streams.add(res);
+  req.on('close', () => topic.streams.delete(res));
+}
+
+function post(req: IncomingMessage, res: ServerResponse, topic: Topic): void {
+  const parts: Buffer[] = [];
+  let size = 0;
+  req.on('data', (part: Buffer) => {
+    size += part.length;
+    if (size <= 64 * 1024) parts.push(part);
+  });
+  req.on('end', () => {
+    const id = ++topic.lastId;
+    const bytes = frame(id, Buffer.concat(parts).toString('utf8'));
+    for (const stream of topic.streams) {
+      stream.write(bytes);
+      if (stream.writableLength > MAX_BUFFERED_BYTES) {
+        topic.streams.delete(stream);
+        stream.destroy();
+      }
+    }
+    res.writeHead(201, { 'Content-Type': 'text/plain' }).end(String(id));
+  });
+}
+
+const server = createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (req.method === 'GET' && url.pathname === '/stream') return openStream(req, res, topicOf(url));
+  if (req.method === 'POST' && url.pathname === '/post') return post(req, res, topicOf(url));
+  if (req.method === 'GET' && url.pathname === '/healthz') return void res.end('ok');
+  res.writeHead(404).end();
+});
+server.keepAliveTimeout = 60_000;
+
+server.listen(Number(process.env.PORT ?? 0), process.env.HOST ?? '127.0.0.1', () => {
+  console.log(`bare SSE server listening on port ${(server.address() as AddressInfo).port}`);
+});
+
+const stop = () => {
+  for (const topic of topics.values()) for (const stream of topic.streams) stream.end();
+  server.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2_000).unref();
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

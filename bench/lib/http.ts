@@ -1,0 +1,87 @@
+/**
+ * The driver's HTTP: a small cookie-keeping client for setting things up (register, create a
+ * tablo — the real forms, CSRF and all), and a keep-alive poster for the timed messages.
+ */
+import http from 'node:http';
+
+export class Browser {
+  private readonly cookies = new Map<string, string>();
+  csrfToken = '';
+
+  constructor(readonly baseUrl: string) {}
+
+  async request(path: string, init: RequestInit = {}): Promise<{ status: number; location: string; html: string }> {
+    const headers = new Headers(init.headers);
+    if (this.cookies.size) headers.set('Cookie', this.cookieHeader());
+    const response = await fetch(new URL(path, this.baseUrl), { ...init, headers, redirect: 'manual', signal: AbortSignal.timeout(30_000) });
+    for (const cookie of response.headers.getSetCookie()) {
+      const [pair = ''] = cookie.split(';');
+      const index = pair.indexOf('=');
+      this.cookies.set(pair.slice(0, index).trim(), pair.slice(index + 1).trim());
+    }
+    const html = await response.text();
+    const token = /<meta name="csrf-token" content="([^"]+)"/.exec(html)?.[1];
+    if (token) this.csrfToken = token;
+    return { status: response.status, location: response.headers.get('location') ?? '', html };
+  }
+
+  get(path: string) {
+    return this.request(path);
+  }
+
+  /** A form POST with this page's CSRF token. */
+  post(path: string, fields: Record<string, string>) {
+    return this.request(path, {
+      method: 'POST',
+      body: new URLSearchParams({ _csrf: this.csrfToken, ...fields }),
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
+  }
+
+  cookieHeader(): string {
+    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+  }
+}
+
+export type PostResult = { status: number; sentAt: number; answeredAt: number };
+
+const now = () => performance.timeOrigin + performance.now();
+
+/** Posts over one kept-alive connection, one request at a time; records when each was sent. */
+export class Poster {
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+  ) {}
+
+  send(path: string, body: string, headers: Record<string, string>): Promise<PostResult> {
+    return new Promise((resolve, reject) => {
+      const payload = Buffer.from(body);
+      const request = http.request(
+        {
+          host: this.host,
+          port: this.port,
+          path,
+          method: 'POST',
+          agent: this.agent,
+          headers: { ...headers, 'Content-Length': payload.length },
+          timeout: 30_000,
+        },
+        (response) => {
+          response.resume();
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, sentAt, answeredAt: now() }));
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error('post timed out')));
+      request.on('error', reject);
+      const sentAt = now();
+      request.end(payload);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}

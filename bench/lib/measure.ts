@@ -1,0 +1,195 @@
+/**
+ * One measurement: a fresh server, fresh subscriber workers, N streams opened, M messages posted
+ * one at a time at a fixed rate, then what every stream saw. Everything it starts it stops,
+ * whether the run succeeds or not.
+ */
+import http from 'node:http';
+import { cpuMs, rssBytes, settle, sleep } from './processes.ts';
+import { percentile, sum } from './stats.ts';
+import { SubscriberPool } from './subscribers.ts';
+import { type AppOptions, type Channel, type ServerOptions, startTarget, type TargetKind } from './targets.ts';
+
+export type Scenario = {
+  subscribers: number;
+  messages: number;
+  /** Posts per second (one at a time: never faster than the server answers). */
+  rate: number;
+  workers: number;
+  /** Streams each worker opens at once. */
+  openConcurrency: number;
+};
+
+export type RunResult = {
+  kind: TargetKind;
+  scenario: Scenario;
+  opened: number;
+  openFailed: number;
+  openFailures: string[];
+  openMs: number;
+  rssBeforeBytes: number;
+  rssAfterBytes: number;
+  rssPerStreamBytes: number;
+  /** Per message: last stream's receipt − post sent (ms). Only messages every open stream got. */
+  lastLatencies: number[];
+  /** Per message: first stream's receipt − post sent (ms). */
+  firstLatencies: number[];
+  /** POST round trips (ms). */
+  postRoundTrips: number[];
+  postFailures: number;
+  /** Messages every open stream received. */
+  completeMessages: number;
+  duplicates: number;
+  missing: number;
+  outOfOrder: number;
+  badIds: number;
+  resyncs: number;
+  namedEvents: number;
+  endedEarly: number;
+  /** Server CPU (user + system) during the posting phase, per message (ms). */
+  serverCpuMsPerMessage: number;
+  clockSkewMs: number;
+  settledQuietly: boolean;
+  /** Per message id 1..M: [ms since the first post, first-stream latency, last-stream latency, streams that got it]. */
+  timeline: Array<[number, number, number, number]>;
+  seconds: number;
+};
+
+const WARM_UP_STREAMS = 20;
+const WARM_UP_MESSAGES = 20;
+
+/** Runs the code paths once before measuring (JIT, pools, first allocations) on a channel of its own. */
+async function warmUp(channel: Channel): Promise<void> {
+  const requests = await Promise.all(
+    Array.from({ length: WARM_UP_STREAMS }, (_, i) => {
+      const endpoint = channel.endpoints[i % channel.endpoints.length]!;
+      return new Promise<http.ClientRequest>((resolve, reject) => {
+        const request = http.get(
+          { host: endpoint.host, port: endpoint.port, path: endpoint.path, agent: false, headers: { Accept: 'text/event-stream', ...endpoint.headers } },
+          (response) => {
+            response.resume();
+            if (response.statusCode === 200) resolve(request);
+            else reject(new Error(`warm-up stream answered ${response.statusCode}`));
+          },
+        );
+        request.setTimeout(10_000, () => request.destroy(new Error('warm-up stream timed out')));
+        request.on('error', reject);
+      });
+    }),
+  );
+  try {
+    for (let n = 1; n <= WARM_UP_MESSAGES; n++) {
+      const answer = await channel.post(n);
+      if (answer.status !== 201) throw new Error(`warm-up post answered ${answer.status}`);
+    }
+    await sleep(200);
+  } finally {
+    for (const request of requests) request.destroy();
+  }
+}
+
+export async function measure(kind: TargetKind, scenario: Scenario, options: AppOptions & ServerOptions, log: (line: string) => void): Promise<RunResult> {
+  const started = performance.now();
+  const [target, pool] = await Promise.all([startTarget(kind, options), SubscriberPool.start(scenario.workers)]);
+  try {
+    await warmUp(await target.channel('warm-up'));
+    const channel = await target.channel('bench');
+    await settle(target.pids);
+    const rssBeforeBytes = sum(target.pids.map(rssBytes));
+
+    const open = await pool.open(scenario.subscribers, channel.endpoints, scenario.messages, {
+      concurrency: scenario.openConcurrency,
+      timeoutMs: 30_000,
+    });
+    if (open.failed) log(`    ${open.failed} streams failed to open: ${open.failures.join('; ')}`);
+    const quiet = await settle(target.pids);
+    const rssAfterBytes = sum(target.pids.map(rssBytes));
+    const clockSkewMs = await pool.clockSkew();
+
+    // Posting: one at a time, no faster than the rate.
+    const sentAt: number[] = new Array<number>(scenario.messages + 1).fill(Number.NaN);
+    const postRoundTrips: number[] = [];
+    let postFailures = 0;
+    const interval = 1000 / scenario.rate;
+    const cpuBefore = sum(target.pids.map(cpuMs));
+    const postingStarted = performance.now();
+    for (let n = 1; n <= scenario.messages; n++) {
+      const due = postingStarted + (n - 1) * interval;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      try {
+        const answer = await channel.post(n);
+        sentAt[n] = answer.sentAt;
+        postRoundTrips.push(answer.answeredAt - answer.sentAt);
+        if (answer.status !== 201) postFailures++;
+      } catch {
+        postFailures++;
+      }
+    }
+    const delivered = await pool.waitForDeliveries(10_000 + scenario.subscribers);
+    const cpuAfter = sum(target.pids.map(cpuMs));
+    if (!delivered) log('    not every stream got every message within the wait');
+    const deliveries = await pool.collect();
+
+    const lastLatencies: number[] = [];
+    const firstLatencies: number[] = [];
+    let completeMessages = 0;
+    const timeline: RunResult['timeline'] = [];
+    for (let id = 1; id <= scenario.messages; id++) {
+      const sent = sentAt[id]!;
+      timeline.push([sent - sentAt[1]!, deliveries.firstAt[id]! - sent, deliveries.lastAt[id]! - sent, deliveries.receivedBy[id]!]);
+      if (Number.isFinite(deliveries.firstAt[id]!)) firstLatencies.push(deliveries.firstAt[id]! - sent);
+      if (deliveries.receivedBy[id] === deliveries.streams && deliveries.streams > 0) {
+        completeMessages++;
+        lastLatencies.push(deliveries.lastAt[id]! - sent);
+      }
+    }
+    return {
+      kind,
+      scenario,
+      opened: open.opened,
+      openFailed: open.failed,
+      openFailures: open.failures,
+      openMs: open.ms,
+      rssBeforeBytes,
+      rssAfterBytes,
+      rssPerStreamBytes: open.opened ? (rssAfterBytes - rssBeforeBytes) / open.opened : Number.NaN,
+      lastLatencies,
+      firstLatencies,
+      postRoundTrips,
+      postFailures,
+      completeMessages,
+      duplicates: deliveries.duplicates,
+      missing: deliveries.missing + open.failed * scenario.messages,
+      outOfOrder: deliveries.outOfOrder,
+      badIds: deliveries.badIds,
+      resyncs: deliveries.resyncs,
+      namedEvents: deliveries.namedEvents,
+      endedEarly: deliveries.endedEarly,
+      serverCpuMsPerMessage: (cpuAfter - cpuBefore) / scenario.messages,
+      clockSkewMs,
+      settledQuietly: quiet.quiet,
+      timeline,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } catch (error) {
+    const notice = target.deathNotice();
+    if (notice) throw new Error(`${(error as Error).message}\n${notice}`, { cause: error });
+    throw error;
+  } finally {
+    await pool.stop();
+    await target.stop();
+  }
+}
+
+export function describeRun(r: RunResult): string {
+  const f = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : '—');
+  return (
+    `opened ${r.opened}/${r.scenario.subscribers} in ${(r.openMs / 1000).toFixed(1)} s · ` +
+    `last-subscriber p50 ${f(percentile(r.lastLatencies, 50))} ms, p99 ${f(percentile(r.lastLatencies, 99))} ms ` +
+    `(first p50 ${f(percentile(r.firstLatencies, 50))} ms, POST p50 ${f(percentile(r.postRoundTrips, 50))} ms) · ` +
+    `complete ${r.completeMessages}/${r.scenario.messages}, dup ${r.duplicates}, missing ${r.missing}` +
+    `${r.endedEarly ? `, ended early ${r.endedEarly}` : ''}${r.outOfOrder ? `, out of order ${r.outOfOrder}` : ''}` +
+    `${r.badIds ? `, bad ids ${r.badIds}` : ''}${r.resyncs ? `, resyncs ${r.resyncs}` : ''}${r.postFailures ? `, failed posts ${r.postFailures}` : ''} · ` +
+    `RSS/stream ${f(r.rssPerStreamBytes / 1024)} KiB · CPU/msg ${f(r.serverCpuMsPerMessage)} ms · ${r.seconds.toFixed(0)} s`
+  );
+}

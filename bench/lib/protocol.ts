@@ -1,0 +1,75 @@
+/**
+ * The messages between the driver (bench/run.ts) and its subscriber workers
+ * (bench/subscriber-worker.ts), over the fork() IPC channel. Plain JSON-able data only.
+ */
+
+/** One place a subscriber can open its stream: a server, a path, the headers to send. */
+export type Endpoint = {
+  host: string;
+  port: number;
+  path: string;
+  /** Sent as is on the request, e.g. `Cookie`. */
+  headers: Record<string, string>;
+};
+
+/** Driver → worker. */
+export type ToWorker =
+  | {
+      type: 'open';
+      /** Sockets are spread round-robin over these (several sessions, or later several instances). */
+      endpoints: Endpoint[];
+      /** How many streams this worker opens. */
+      count: number;
+      /** Offset of this worker's first socket in the global numbering (spreads endpoints evenly). */
+      firstIndex: number;
+      /** Streams being opened at once by this worker. */
+      concurrency: number;
+      /** Message ids 1..messages are expected on every stream. */
+      messages: number;
+      /** Give up on a stream that has not answered within this. */
+      openTimeoutMs: number;
+    }
+  | { type: 'clock'; sentAt: number }
+  | { type: 'status' }
+  | { type: 'collect' }
+  | { type: 'exit' };
+
+export type OpenSummary = {
+  opened: number;
+  failed: number;
+  /** A few distinct failure descriptions (status lines, error codes), for the report. */
+  failures: string[];
+  ms: number;
+};
+
+export type DeliveryReport = {
+  streams: number;
+  /** Index = message id (0 unused): how many streams got it at least once. */
+  receivedBy: number[];
+  /** Index = message id: earliest and latest first-receipt time over this worker's streams (ms, epoch-based). NaN when none. */
+  firstAt: number[];
+  lastAt: number[];
+  duplicates: number;
+  /** (stream, id) pairs for ids 1..messages never received. */
+  missing: number;
+  /** An id lower than one already received on the same stream. */
+  outOfOrder: number;
+  /** Message frames whose id is outside 1..messages. */
+  badIds: number;
+  /** `event: resync` frames: the server gave up replaying (should never happen here). */
+  resyncs: number;
+  /** Other named events (presence, activity…): counted, not timed. */
+  namedEvents: number;
+  /** Streams that ended (closed by the server or errored) before collection. */
+  endedEarly: number;
+  bytes: number;
+};
+
+/** Worker → driver. */
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'opened'; summary: OpenSummary }
+  | { type: 'clock'; sentAt: number; workerNow: number }
+  | { type: 'status'; delivered: number; expected: number; ended: number }
+  | { type: 'report'; report: DeliveryReport }
+  | { type: 'fatal'; error: string };

@@ -1,0 +1,219 @@
+/**
+ * A subscriber worker: a child process that holds many SSE streams on raw sockets and records,
+ * per message id, when each stream first got it. Forked by the driver (bench/run.ts), which talks
+ * to it over IPC (bench/lib/protocol.ts). Kept apart from both the server and the driver so that
+ * neither the file-descriptor limit nor the readers' CPU lands on the process being measured.
+ *
+ * Times are `performance.timeOrigin + performance.now()` (ms since the epoch, sub-ms precision),
+ * comparable with the driver's post times on the same machine.
+ */
+import net from 'node:net';
+import type { DeliveryReport, Endpoint, FromWorker, OpenSummary, ToWorker } from './lib/protocol.ts';
+import { SseReader } from './lib/sse-reader.ts';
+
+const now = () => performance.timeOrigin + performance.now();
+
+function send(message: FromWorker): void {
+  process.send?.(message);
+}
+
+/** Per message id, over all of this worker's streams. */
+let expectedMessages = 0;
+let receivedBy = new Int32Array(1);
+let firstAt = new Float64Array(1);
+let lastAt = new Float64Array(1);
+let delivered = 0;
+let duplicates = 0;
+let outOfOrder = 0;
+let badIds = 0;
+let resyncs = 0;
+let namedEvents = 0;
+let ended = 0;
+let bytes = 0;
+
+type Stream = { socket: net.Socket; seen: Uint8Array; highest: number; live: boolean };
+const streams: Stream[] = [];
+const readBuffer = Buffer.allocUnsafe(64 * 1024);
+
+function openStream(endpoint: Endpoint, timeoutMs: number): Promise<Stream> {
+  return new Promise((resolve, reject) => {
+    let reader: SseReader | undefined;
+    let receivedAt = 0;
+    const socket = net.connect({
+      host: endpoint.host,
+      port: endpoint.port,
+      // Reads land in one buffer shared by every socket (it is parsed before the next read), so a
+      // read allocates nothing.
+      onread: {
+        buffer: readBuffer,
+        callback: (size: number) => {
+          // One timestamp per read: every frame in this read arrived together.
+          receivedAt = now();
+          bytes += size;
+          try {
+            reader?.push(readBuffer.subarray(0, size));
+          } catch (error) {
+            fail(`unreadable stream: ${(error as Error).message}`);
+            socket.destroy();
+          }
+          return true;
+        },
+      },
+    });
+    const stream: Stream = { socket, seen: new Uint8Array(expectedMessages + 1), highest: 0, live: false };
+    let settled = false;
+    const fail = (why: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      reject(new Error(why));
+    };
+    const timer = setTimeout(() => fail('timeout'), timeoutMs);
+    reader = new SseReader({
+      onHead: (status, statusLine) => {
+        if (status !== 200) fail(statusLine || 'no status line');
+      },
+      onBodyStarted: () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        stream.live = true;
+        resolve(stream);
+      },
+      onFrame: (id, event, hadData) => {
+        if (event === 'resync') resyncs++;
+        else if (event !== '') namedEvents++;
+        if (event !== '' || !hadData) return;
+        if (id < 1 || id > expectedMessages) {
+          badIds++;
+          return;
+        }
+        if (stream.seen[id]) {
+          duplicates++;
+          return;
+        }
+        stream.seen[id] = 1;
+        if (id < stream.highest) outOfOrder++;
+        else stream.highest = id;
+        delivered++;
+        const count = ++receivedBy[id]!;
+        if (count === 1) firstAt[id] = receivedAt;
+        lastAt[id] = Math.max(lastAt[id]!, receivedAt);
+      },
+      onEnd: () => socket.end(),
+    });
+    socket.setNoDelay(true);
+    socket.on('error', (error: NodeJS.ErrnoException) => fail(error.code ?? error.message));
+    socket.on('close', () => {
+      if (stream.live) {
+        stream.live = false;
+        ended++;
+      }
+      fail('closed before the stream started');
+    });
+    const headers = Object.entries(endpoint.headers)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('');
+    socket.write(
+      `GET ${endpoint.path} HTTP/1.1\r\nHost: ${endpoint.host}:${endpoint.port}\r\n` +
+        `Accept: text/event-stream\r\nCache-Control: no-cache\r\n${headers}\r\n`,
+    );
+  });
+}
+
+async function openAll(message: Extract<ToWorker, { type: 'open' }>): Promise<OpenSummary> {
+  expectedMessages = message.messages;
+  receivedBy = new Int32Array(expectedMessages + 1);
+  firstAt = new Float64Array(expectedMessages + 1).fill(Number.NaN);
+  lastAt = new Float64Array(expectedMessages + 1).fill(Number.NEGATIVE_INFINITY);
+  const started = now();
+  const failures = new Map<string, number>();
+  let next = 0;
+  let failed = 0;
+  const lane = async () => {
+    while (next < message.count) {
+      const index = message.firstIndex + next++;
+      const endpoint = message.endpoints[index % message.endpoints.length]!;
+      try {
+        streams.push(await openStream(endpoint, message.openTimeoutMs));
+      } catch (error) {
+        failed++;
+        const why = (error as Error).message;
+        failures.set(why, (failures.get(why) ?? 0) + 1);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(message.concurrency, message.count)) }, lane));
+  return {
+    opened: streams.length,
+    failed,
+    failures: [...failures].slice(0, 5).map(([why, n]) => `${why} ×${n}`),
+    ms: now() - started,
+  };
+}
+
+function report(): DeliveryReport {
+  let missing = 0;
+  for (const stream of streams) {
+    for (let id = 1; id <= expectedMessages; id++) if (!stream.seen[id]) missing++;
+  }
+  const plain = (values: Float64Array) => Array.from(values, (v) => (Number.isFinite(v) ? v : Number.NaN));
+  return {
+    streams: streams.length,
+    receivedBy: Array.from(receivedBy),
+    firstAt: plain(firstAt),
+    lastAt: plain(lastAt),
+    duplicates,
+    missing,
+    outOfOrder,
+    badIds,
+    resyncs,
+    namedEvents,
+    endedEarly: ended,
+    bytes,
+  };
+}
+
+function closeAll(): void {
+  for (const stream of streams) stream.socket.destroy();
+}
+
+process.on('message', (raw) => {
+  const message = raw as ToWorker;
+  switch (message.type) {
+    case 'open':
+      openAll(message).then(
+        (summary) => send({ type: 'opened', summary }),
+        (error: unknown) => send({ type: 'fatal', error: String(error) }),
+      );
+      break;
+    case 'clock':
+      send({ type: 'clock', sentAt: message.sentAt, workerNow: now() });
+      break;
+    case 'status':
+      send({ type: 'status', delivered, expected: streams.length * expectedMessages, ended });
+      break;
+    case 'collect':
+      send({ type: 'report', report: report() });
+      break;
+    case 'exit':
+      closeAll();
+      process.disconnect?.();
+      process.exit(0);
+  }
+});
+
+// The driver going away (crash, Ctrl-C) must not leave thousands of sockets behind.
+process.on('disconnect', () => {
+  closeAll();
+  process.exit(0);
+});
+// Never outlive a run by much, whatever happens to the driver.
+const lifetime = Number(process.env.BENCH_WORKER_MAX_MS ?? 15 * 60_000);
+setTimeout(() => {
+  closeAll();
+  process.exit(3);
+}, lifetime).unref();
+
+send({ type: 'ready' });
