@@ -5,10 +5,11 @@ import type { Logger } from 'pino';
 import { loadCurrentUser } from './accounts/current-user.ts';
 import { accountRoutes } from './accounts/routes.ts';
 import { sessionMiddleware } from './accounts/sessions.ts';
+import { streamSignIn } from './accounts/stream-session.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import type { Realtime } from './discussion/discussion.ts';
-import { discussionRoutes } from './discussion/routes.ts';
+import { discussionRoutes, streamRoutes } from './discussion/routes.ts';
 import { htmxDistDir, staticDir } from './paths.ts';
 import { tabloRoutes } from './tablos/routes.ts';
 import { csrf } from './web/csrf.ts';
@@ -34,9 +35,13 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
 
+  app.use(securityHeaders);
+  app.use(
+    streamRoutes(db, deps.realtime, logger, streamSignIn(db, deps.sessionStore, deps.sessionSecret)),
+  );
+
   app.use(metrics.timeRequests);
   app.use(pinoHttp({ logger, autoLogging: { ignore: (req) => /^\/(static|healthz|readyz)/.test(req.url ?? '') } }));
-  app.use(securityHeaders);
 
   app.use(healthRoutes(db, deps.lifecycle));
   app.get('/metrics', metricsRoute(metrics, config.metricsToken));

@@ -37,8 +37,8 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
   const lifecycle = { shuttingDown: false };
   const metrics = createMetrics();
   const broker = new DiscussionBroker(config.keepAliveMs);
-  const fanout = new LocalFanout(db, broker, logger);
   const realtimeMetrics = createRealtimeMetrics(metrics.registry, broker);
+  const fanout = new LocalFanout(db, broker, logger, realtimeMetrics);
   const bus =
     config.realtimeBus === 'postgres'
       ? new PostgresBus(databaseUrl, db, fanout, logger, realtimeMetrics)
@@ -48,7 +48,7 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     broker,
     fanout,
     bus,
-    readTracker: new ReadTracker(db, (error) => logger.warn({ err: error }, 'saving read positions failed')),
+    readTracker: new ReadTracker(db, () => broker.readPositions(), (error) => logger.warn({ err: error }, 'saving read positions failed')),
     metrics: realtimeMetrics,
   };
   const app = createApp({

@@ -12,7 +12,11 @@ export interface Subscriber {
   notify(frame: string): void;
   keepAlive(): void;
   close(reason: CloseReason): void;
+  /** A discussion stream's newest seq written since last asked, if any: what its reader has read. */
+  takeReadPosition?(): number | undefined;
 }
+
+export type ReadPosition = { tabloId: number; userId: number; seq: number };
 
 const KEEP_ALIVE_MS = 15_000;
 
@@ -104,6 +108,18 @@ export class DiscussionBroker {
   /** Every tablo with someone's discussion open here, and who. */
   presence(): Map<number, number[]> {
     return new Map([...this.tabs.keys()].map((tabloId) => [tabloId, this.presentIn(tabloId)]));
+  }
+
+  /** What open discussions have shown their readers since last asked. */
+  readPositions(): ReadPosition[] {
+    const positions: ReadPosition[] = [];
+    for (const [tabloId, topic] of this.topics) {
+      for (const subscriber of topic) {
+        const seq = subscriber.takeReadPosition?.();
+        if (seq !== undefined) positions.push({ tabloId, userId: subscriber.owner.userId, seq });
+      }
+    }
+    return positions;
   }
 
   /** Closes every open stream whose owner matches; answers how many. */

@@ -25,8 +25,9 @@ export async function postMessage(
   const { message, created } = await storeMessage(db, input, realtime.bus.inTransaction);
   const html = renderMessage(message);
   if (created) {
-    realtime.bus.messagePosted(message, html);
     realtime.metrics.messagesPosted.inc();
+    // The poster's answer goes out first; the fan-out to a large room follows right after.
+    setImmediate(() => realtime.bus.messagePosted(message, html));
   }
   return { message, html, created };
 }

@@ -4,6 +4,7 @@ import { memberIds } from '../tablos/tablos.ts';
 import { renderPartial } from '../web/views.ts';
 import type { CloseReason, DiscussionBroker } from './broker.ts';
 import type { Message } from './messages.ts';
+import type { RealtimeMetrics } from './metrics.ts';
 import { messageFrame, namedFrame } from './sse.ts';
 
 /** Which open streams to close: a session's, a member's (in one tablo or all), or a tablo's. */
@@ -31,12 +32,16 @@ export class LocalFanout {
     private readonly db: Database,
     readonly broker: DiscussionBroker,
     private readonly logger: Logger,
+    private readonly metrics: RealtimeMetrics,
   ) {
     this.whoIsHere = async (tabloId) => broker.presentIn(tabloId);
   }
 
   message(message: Pick<Message, 'tabloId' | 'seq'>, html: string): void {
-    this.broker.publish(message.tabloId, { ...messageFrame(message.seq, html), publishedAt: performance.now() });
+    const started = performance.now();
+    this.broker.publish(message.tabloId, messageFrame(message.seq, html));
+    // Publishing writes to every live stream before it returns: this is publish-to-write for all.
+    this.metrics.publishToWrite.observe((performance.now() - started) / 1000);
     const activity = namedFrame('activity', JSON.stringify({ tablo: message.tabloId, seq: message.seq }));
     this.tellMembers(message.tabloId, activity, [], message.tabloId);
   }

@@ -43,7 +43,7 @@ export function createRealtimeMetrics(registry: Registry, broker: DiscussionBrok
     }),
     publishToWrite: new Histogram({
       name: 'tablo_publish_to_write_seconds',
-      help: 'From a message being published on this instance to its being written to a live stream',
+      help: 'From publishing a message on this instance to having written it to every live stream there',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [registry],
     }),

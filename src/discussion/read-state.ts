@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
+import type { ReadPosition } from './broker.ts';
 
 /** Advances a member's last-read position (never backwards). */
 export async function markRead(db: Database, tabloId: number, userId: number, seq: number): Promise<void> {
@@ -16,7 +17,8 @@ const FLUSH_MS = 1_000;
 
 /**
  * Messages that reach an open discussion are read. Writing that per message per reader would
- * cost a query each; instead the positions are gathered and written together once a second.
+ * cost a query each; instead, once a second, the positions the open streams have reached (and
+ * those of streams that closed meanwhile) are written together in one statement.
  */
 export class ReadTracker {
   private positions = new Map<string, { tabloId: number; userId: number; seq: number }>();
@@ -25,6 +27,7 @@ export class ReadTracker {
 
   constructor(
     private readonly db: Database,
+    private readonly openPositions: () => ReadPosition[],
     private readonly onError: (error: unknown) => void,
   ) {
     this.timer = setInterval(() => void this.flush(), FLUSH_MS);
@@ -38,6 +41,7 @@ export class ReadTracker {
   }
 
   flush(): Promise<void> {
+    for (const position of this.openPositions()) this.seen(position.tabloId, position.userId, position.seq);
     if (this.positions.size === 0) return this.flushing;
     const rows = [...this.positions.values()];
     this.positions = new Map();

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Request, type Response, Router } from 'express';
+import { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { Logger } from 'pino';
 import { requireSignIn } from '../accounts/current-user.ts';
 import type { Database } from '../db/database.ts';
@@ -12,13 +12,11 @@ import { renderMessage } from './fragment.ts';
 import { MAX_BODY_CHARACTERS, MAX_CLIENT_TOKEN_LENGTH, messagesBefore, PAGE_SIZE } from './messages.ts';
 import { markRead } from './read-state.ts';
 import type { CloseReason, StreamOwner } from './broker.ts';
-import type { LiveMessage } from './sse.ts';
 import { DiscussionStream, EventStream } from './stream.ts';
 
 export function discussionRoutes(db: Database, realtime: Realtime, logger: Logger): Router {
   const router = Router();
   const member = requireTabloAccess(db);
-  const observe = streamObserver(realtime, logger);
 
   router.get('/tablos/:tabloId/discussion', requireSignIn(), member, async (req, res) => {
     res.send(await discussionPage(db, realtime, req, res, {}));
@@ -53,10 +51,22 @@ export function discussionRoutes(db: Database, realtime: Realtime, logger: Logge
     );
   });
 
-  router.get('/tablos/:tabloId/discussion/stream', requireSignIn('fragment'), member, async (req, res) => {
+  return router;
+}
+
+/**
+ * The two streams: a discussion's, and a person's own. They are mounted ahead of the session,
+ * logging and metrics middleware (see streamSignIn), so an open stream holds only what it needs.
+ */
+export function streamRoutes(db: Database, realtime: Realtime, logger: Logger, signedIn: RequestHandler): Router {
+  const router = Router();
+  const member = requireTabloAccess(db);
+  const observe = streamObserver(realtime, logger);
+
+  router.get('/tablos/:tabloId/discussion/stream', signedIn, member, async (req, res) => {
     const access: TabloAccess = res.locals.access;
     const tabloId = access.tablo.id;
-    const owner = { userId: res.locals.currentUser.id, sessionId: req.sessionID, tabloId };
+    const owner = { userId: res.locals.currentUser.id, sessionId: res.locals.sessionId as string, tabloId };
     const cursor = Math.max(parseSeq(req.query.after), parseSeq(req.get('Last-Event-ID')));
     DiscussionStream.start(res);
     const stream = new DiscussionStream(
@@ -66,13 +76,7 @@ export function discussionRoutes(db: Database, realtime: Realtime, logger: Logge
         newestSeq: () => newestSeqFor(db, owner),
         messagesAfter: (afterSeq, limit) => framedMessagesAfter(db, tabloId, afterSeq, limit),
       },
-      {
-        ...observe,
-        written: (o, message) => {
-          realtime.readTracker.seen(tabloId, o.userId, message.seq);
-          observe.written(o, message);
-        },
-      },
+      { ...observe, lastRead: (o, seq) => realtime.readTracker.seen(tabloId, o.userId, seq) },
     );
     req.on('close', () => stream.close('client'));
     logger.info({ stream: 'discussion', ...owner, cursor }, 'stream opened');
@@ -81,8 +85,8 @@ export function discussionRoutes(db: Database, realtime: Realtime, logger: Logge
 
   // A person's own stream, for pages other than a discussion: named events about their tablos
   // (activity, members, presence). Nothing to replay: pages re-read what they show on reconnect.
-  router.get('/events', requireSignIn('fragment'), (req, res) => {
-    const owner = { userId: res.locals.currentUser.id, sessionId: req.sessionID };
+  router.get('/events', signedIn, (req, res) => {
+    const owner = { userId: res.locals.currentUser.id, sessionId: res.locals.sessionId as string };
     EventStream.start(res);
     const stream = new EventStream(owner, res, observe);
     req.on('close', () => stream.close('client'));
@@ -96,10 +100,7 @@ export function discussionRoutes(db: Database, realtime: Realtime, logger: Logge
 /** Metrics and logs for every stream's life. */
 function streamObserver({ metrics }: Realtime, logger: Logger) {
   return {
-    written: (_owner: StreamOwner, message: LiveMessage) => {
-      metrics.messagesWritten.inc();
-      if (message.publishedAt !== undefined) metrics.publishToWrite.observe((performance.now() - message.publishedAt) / 1000);
-    },
+    written: () => metrics.messagesWritten.inc(),
     named: () => metrics.namedWritten.inc(),
     closed: (owner: StreamOwner, reason: CloseReason) => {
       metrics.streamsClosed.labels(reason).inc();

@@ -1,7 +1,6 @@
 /** Server-Sent Events framing. Each frame is built once and the same bytes go to every reader. */
 
-/** A framed message; `publishedAt` (performance.now()) is set when it is published live. */
-export type LiveMessage = { seq: number; frame: Buffer; publishedAt?: number };
+export type LiveMessage = { seq: number; frame: Buffer };
 
 /** A default-type event (no `event:` line, so htmx swaps it) with the message's seq as its id. */
 export function messageFrame(seq: number, html: string): LiveMessage {
