@@ -122,3 +122,45 @@ test('the composer works without JavaScript', async ({ newPerson, browser, serve
   await expect(page.locator('#messages .message-body')).toHaveText(['posted without script']);
   await context.close();
 });
+
+test('"load older" keeps what the reader sees in place; a new message while reading older ones shows a pill', async ({ newPerson }) => {
+  const ada = await newPerson('Ada');
+  const discussion = await createTablo(ada.page, 'History');
+  await ada.page.goto(discussion);
+  // 70 messages through the real route, as htmx would send them.
+  await ada.page.evaluate(async (path) => {
+    const token = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')!.content;
+    for (let i = 1; i <= 70; i++) {
+      await fetch(`${path}/messages`, {
+        method: 'POST',
+        headers: { 'HX-Request': 'true', 'X-CSRF-Token': token, 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ body: `message ${i}` }),
+      });
+    }
+  }, discussion);
+  await openDiscussion(ada.page, discussion);
+  const messages = ada.page.locator('#messages .message');
+  await expect(messages).toHaveCount(50);
+  await expect(messages.first()).toHaveAttribute('data-seq', '21');
+
+  const scroller = ada.page.locator('#message-scroller');
+  await scroller.evaluate((el) => (el.scrollTop = 0));
+  const anchor = ada.page.locator('#messages .message[data-seq="21"]');
+  const before = (await anchor.boundingBox())!.y;
+  await ada.page.getByRole('button', { name: 'Load older messages' }).click();
+  await expect(messages).toHaveCount(70);
+  await expect(messages.first()).toHaveAttribute('data-seq', '1');
+  await expect(ada.page.locator('#load-older')).toContainText('beginning of the discussion');
+  expect(Math.abs((await anchor.boundingBox())!.y - before)).toBeLessThan(4);
+
+  // Reading older messages: a new one does not pull the view down, a pill offers to.
+  const other = await ada.context.newPage();
+  await openDiscussion(other, discussion);
+  await send(other, 'news while you read');
+  await expect(messages).toHaveCount(71);
+  await expect(ada.page.locator('#new-messages-pill')).toBeVisible();
+  expect((await anchor.boundingBox())!.y - before).toBeLessThan(4);
+  await ada.page.locator('#new-messages-pill').click();
+  await expect(ada.page.locator('#new-messages-pill')).toBeHidden();
+  await expect(ada.page.locator('#messages .message').last()).toBeInViewport();
+});

@@ -141,7 +141,10 @@
   });
   pill.addEventListener('click', scrollToBottom);
 
+  // Sending from this tab always shows the newest message; anything else only if the reader is
+  // already at the bottom (otherwise a pill offers to jump down).
   let newestSeen = 0;
+  let sentHere = 0;
   const seqOf = (m) => Number(m.dataset.seq) || 0;
   new MutationObserver((records) => {
     let arrived = false;
@@ -152,7 +155,10 @@
         if (seqOf(node) > newestSeen) {
           newestSeen = seqOf(node);
           arrived = true;
-          mine ||= node.dataset.authorId === me;
+          if (sentHere > 0 && node.dataset.authorId === me) {
+            sentHere--;
+            mine = true;
+          }
         }
       }
     }
@@ -181,6 +187,7 @@
     const ctx = e.detail.ctx;
     if (ctx.sourceElement !== composer) return;
     ctx.draft = { body: textarea.value, token: tokenInput.value };
+    sentHere++;
     textarea.value = '';
     tokenInput.value = newToken();
     textarea.focus();
@@ -194,12 +201,14 @@
       composerError.textContent = '';
       textarea.removeAttribute('aria-invalid');
     } else {
+      sentHere = Math.max(0, sentHere - 1);
       restoreDraft(ctx.draft); // the reason is swapped into #composer-error
     }
   });
   document.addEventListener('htmx:error', (e) => {
     const ctx = e.detail.ctx;
     if (ctx?.sourceElement !== composer || !ctx.draft) return;
+    sentHere = Math.max(0, sentHere - 1);
     restoreDraft(ctx.draft);
     composerError.textContent = 'Not sent — check your connection and try again.';
   });
