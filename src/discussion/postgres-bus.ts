@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Database } from '../db/database.ts';
-import type { CloseReason } from './broker.ts';
+import type { CloseReason, StreamOwner } from './broker.ts';
 import type { RealtimeBus } from './bus.ts';
 import type { LocalFanout, StreamScope, TabloChange } from './fanout.ts';
 import { renderMessage } from './fragment.ts';
@@ -35,6 +35,10 @@ export class PostgresBus implements RealtimeBus {
   private listener: pg.Client | undefined;
   private stopped = false;
   private queue: Promise<void> = Promise.resolve();
+  /** Per tablo, the presence write under way (writes of one tablo never overlap). */
+  private readonly presenceWrites = new Map<number, Promise<void>>();
+  /** Tablos whose presence write is queued and not yet begun. */
+  private readonly presenceDue = new Set<number>();
   private readonly heartbeat: NodeJS.Timeout;
 
   constructor(
@@ -45,7 +49,7 @@ export class PostgresBus implements RealtimeBus {
     private readonly metrics: RealtimeMetrics,
   ) {
     fanout.whoIsHere = (tabloId) => this.whoIsHere(tabloId);
-    fanout.broker.onPresenceChange = (tabloId) => void this.publishPresence(tabloId);
+    fanout.broker.onPresenceChange = (tabloId) => this.publishPresence(tabloId);
     this.heartbeat = setInterval(() => void this.refreshPresence(), PRESENCE_HEARTBEAT_MS);
     this.heartbeat.unref();
   }
@@ -68,18 +72,20 @@ export class PostgresBus implements RealtimeBus {
   tabloChanged(tabloId: number, change: TabloChange, alsoTell: number[] = []): void {
     this.fanout.tabloChanged(tabloId, change, alsoTell);
     for (let i = 0; i === 0 || i < alsoTell.length; i += MAX_IDS_PER_NOTIFICATION) {
-      this.notify({ k: 'change', from: this.instanceId, tablo: tabloId, change, tell: alsoTell.slice(i, i + MAX_IDS_PER_NOTIFICATION) });
+      void this.notify({ k: 'change', from: this.instanceId, tablo: tabloId, change, tell: alsoTell.slice(i, i + MAX_IDS_PER_NOTIFICATION) });
     }
   }
 
   closeStreams(scope: StreamScope, reason: CloseReason): void {
     this.fanout.closeStreams(scope, reason);
-    this.notify({ k: 'close', from: this.instanceId, scope, reason });
+    void this.notify({ k: 'close', from: this.instanceId, scope, reason });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.heartbeat);
+    // Writes still under way would put rows back after the delete below.
+    await Promise.all(this.presenceWrites.values());
     this.fanout.stop();
     const tablos = await this.db
       .deleteFrom('presence')
@@ -87,7 +93,8 @@ export class PostgresBus implements RealtimeBus {
       .returning('tablo_id')
       .execute()
       .catch(() => []);
-    for (const tablo of new Set(tablos.map((t) => t.tablo_id))) this.notify({ k: 'presence', from: this.instanceId, tablo });
+    // Awaited: the database pool closes right after this.
+    await Promise.all([...new Set(tablos.map((t) => t.tablo_id))].map((tablo) => this.notify({ k: 'presence', from: this.instanceId, tablo })));
     await this.listener?.end().catch(() => {});
   }
 
@@ -119,18 +126,66 @@ export class PostgresBus implements RealtimeBus {
       this.logger.warn({ delay }, 'bus connection lost; reconnecting');
       await new Promise((resolve) => setTimeout(resolve, delay).unref());
       if (this.stopped) return;
+      // What the new connection hears waits behind the catch-up, which waits for LISTEN.
+      // Revocations first: a stream that lost its access while we were not listening must get
+      // nothing more, neither caught up nor live.
+      let listened: (ok: boolean) => void = () => {};
+      const ready = new Promise<boolean>((resolve) => (listened = resolve));
+      const catchUp = this.queue.then(async () => {
+        if (!(await ready)) return;
+        await this.closeRevokedStreams().catch((error) => this.logger.warn({ err: error }, 'rechecking access after reconnect failed'));
+        await this.pokeOpenDiscussions().catch((error) => this.logger.warn({ err: error }, 'catching up after reconnect failed'));
+      });
+      this.queue = catchUp;
       try {
         await this.listen();
       } catch (error) {
+        listened(false);
         this.logger.warn({ err: error }, 'bus reconnect failed');
         continue;
       }
+      listened(true);
       this.metrics.busReconnects.inc();
       this.logger.info('bus reconnected');
-      await this.pokeOpenDiscussions().catch((error) => this.logger.warn({ err: error }, 'catching up after reconnect failed'));
+      await catchUp;
       await this.refreshPresence();
       return;
     }
+  }
+
+  /**
+   * Sign-outs, removals and deletions announced while we were not listening are gone too: read
+   * again whether each open stream's session exists and its person is still a member, and close
+   * those that lost access. Only the streams seen here are judged: one that opens meanwhile
+   * checks its own access.
+   */
+  private async closeRevokedStreams(): Promise<void> {
+    const broker = this.fanout.broker;
+    const seen = new Set<StreamOwner>();
+    // The broker has no list of its streams; a match that closes nothing visits them all.
+    broker.closeStreams((owner) => {
+      seen.add(owner);
+      return false;
+    }, 'error');
+    if (seen.size === 0) return;
+    const owners = [...seen];
+    const sessionIds = [...new Set(owners.map((o) => o.sessionId))];
+    const signedIn = new Set(
+      (await this.db.selectFrom('sessions').select('sid').where('sid', 'in', sessionIds).execute()).map((r) => r.sid),
+    );
+    const tabloIds = [...new Set(owners.flatMap((o) => (o.tabloId === undefined ? [] : [o.tabloId])))];
+    const members = new Set(
+      tabloIds.length
+        ? (await this.db.selectFrom('tablo_members').select(['tablo_id', 'user_id']).where('tablo_id', 'in', tabloIds).execute()).map(
+            (m) => `${m.tablo_id}:${m.user_id}`,
+          )
+        : [],
+    );
+    broker.closeStreams((owner) => seen.has(owner) && !signedIn.has(owner.sessionId), 'signed-out');
+    broker.closeStreams(
+      (owner) => seen.has(owner) && owner.tabloId !== undefined && !members.has(`${owner.tabloId}:${owner.userId}`),
+      'access-ended',
+    );
   }
 
   /**
@@ -147,6 +202,8 @@ export class PostgresBus implements RealtimeBus {
       .where('m.tablo_id', 'in', tabloIds)
       .execute();
     for (const { id } of newest) await this.deliverMessage(id);
+    // Who came and went elsewhere meanwhile: shown afresh from the table.
+    for (const tabloId of tabloIds) this.fanout.presenceChanged(tabloId);
   }
 
   private async receive(payload: string): Promise<void> {
@@ -170,26 +227,50 @@ export class PostgresBus implements RealtimeBus {
     if (message) this.fanout.message(message, renderMessage(message));
   }
 
-  /** This instance's people on a tablo's discussion, written down for the others to read. */
-  private async publishPresence(tabloId: number): Promise<void> {
+  /**
+   * This instance's people on a tablo's discussion, written down for the others to read. The
+   * writes of one tablo run one after another, each reading who is here when it begins: two
+   * overlapping transactions (an open and a close) could otherwise leave the closed one's row
+   * behind for good (the heartbeat keeps it fresh), or deadlock. A change while a write is queued
+   * needs no write of its own.
+   */
+  private publishPresence(tabloId: number): void {
+    if (this.stopped || this.presenceDue.has(tabloId)) return;
+    this.presenceDue.add(tabloId);
+    const write = (this.presenceWrites.get(tabloId) ?? Promise.resolve()).then(() => this.writePresence(tabloId));
+    this.presenceWrites.set(tabloId, write);
+    void write.then(() => {
+      if (this.presenceWrites.get(tabloId) === write) this.presenceWrites.delete(tabloId);
+    });
+  }
+
+  /** Never rejects. */
+  private async writePresence(tabloId: number): Promise<void> {
+    this.presenceDue.delete(tabloId);
     const here = this.fanout.broker.presentIn(tabloId);
-    try {
-      await this.db.transaction().execute(async (trx) => {
-        await trx.deleteFrom('presence').where('instance_id', '=', this.instanceId).where('tablo_id', '=', tabloId).execute();
-        if (here.length) {
-          await trx
-            .insertInto('presence')
-            .values(here.map((userId) => ({ instance_id: this.instanceId, tablo_id: tabloId, user_id: userId })))
-            .onConflict((oc) => oc.doNothing())
-            .execute();
-        }
-      });
-    } catch (error) {
-      // A foreign-key failure means the tablo was just deleted: nobody is left to tell.
-      this.logger.debug({ err: error, tabloId }, 'presence not recorded');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.db.transaction().execute(async (trx) => {
+          await trx.deleteFrom('presence').where('instance_id', '=', this.instanceId).where('tablo_id', '=', tabloId).execute();
+          if (here.length) {
+            await trx
+              .insertInto('presence')
+              .values(here.map((userId) => ({ instance_id: this.instanceId, tablo_id: tabloId, user_id: userId })))
+              .onConflict((oc) => oc.doNothing())
+              .execute();
+          }
+        });
+        break;
+      } catch (error) {
+        // A deadlock with the heartbeat's UPDATE (it locks the same rows, maybe in another order)
+        // is worth another go; a foreign-key failure means the tablo was just deleted.
+        if ((error as { code?: string }).code === '40P01' && attempt < 3) continue;
+        this.logger.debug({ err: error, tabloId }, 'presence not recorded');
+        break;
+      }
     }
-    this.fanout.presenceChanged(tabloId);
-    this.notify({ k: 'presence', from: this.instanceId, tablo: tabloId });
+    if (!this.stopped) this.fanout.presenceChanged(tabloId); // (once stopped, no stream is left here)
+    void this.notify({ k: 'presence', from: this.instanceId, tablo: tabloId });
   }
 
   private async refreshPresence(): Promise<void> {
@@ -213,8 +294,9 @@ export class PostgresBus implements RealtimeBus {
     return rows.map((r) => r.user_id);
   }
 
-  private notify(notice: Notice): void {
-    sql`SELECT pg_notify(${CHANNEL}, ${JSON.stringify(notice)})`
+  /** Never rejects. */
+  private async notify(notice: Notice): Promise<void> {
+    await sql`SELECT pg_notify(${CHANNEL}, ${JSON.stringify(notice)})`
       .execute(this.db)
       .catch((error) => this.logger.warn({ err: error, kind: notice.k }, 'bus notify failed'));
   }
