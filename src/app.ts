@@ -35,6 +35,11 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
 
+  // Shutting down: answer what is asked on kept-alive connections, and close them after.
+  app.use((_req, res, next) => {
+    if (deps.lifecycle.shuttingDown) res.setHeader('Connection', 'close');
+    next();
+  });
   app.use(securityHeaders);
   app.use(
     streamRoutes(db, deps.realtime, logger, streamSignIn(db, deps.sessionStore, deps.sessionSecret)),

@@ -42,7 +42,7 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
   const bus =
     config.realtimeBus === 'postgres'
       ? new PostgresBus(databaseUrl, db, fanout, logger, realtimeMetrics)
-      : new MemoryBus(fanout);
+      : new MemoryBus(fanout, db);
   if (bus instanceof PostgresBus) await bus.start();
   const realtime: Realtime = {
     broker,

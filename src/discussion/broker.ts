@@ -110,6 +110,11 @@ export class DiscussionBroker {
     return new Map([...this.tabs.keys()].map((tabloId) => [tabloId, this.presentIn(tabloId)]));
   }
 
+  /** Whose every open stream is. */
+  owners(): StreamOwner[] {
+    return [...this.people.values()].flatMap((streams) => [...streams].map((s) => s.owner));
+  }
+
   /** What open discussions have shown their readers since last asked. */
   readPositions(): ReadPosition[] {
     const positions: ReadPosition[] = [];

@@ -1,3 +1,6 @@
+import type { Transaction } from 'kysely';
+import type { Database } from '../db/database.ts';
+import type { Tables } from '../db/schema.ts';
 import type { CloseReason } from './broker.ts';
 import type { LocalFanout, StreamScope, TabloChange } from './fanout.ts';
 import type { InTransaction, Message } from './messages.ts';
@@ -16,11 +19,21 @@ export interface RealtimeBus {
   messagePosted(message: Message, html: string): void;
   tabloChanged(tabloId: number, change: TabloChange, alsoTell?: number[]): void;
   closeStreams(scope: StreamScope, reason: CloseReason): void;
+  /**
+   * Runs `change` (a removal, a deletion) in a transaction; once it commits, the streams in
+   * `scope` end everywhere. Across instances the revocation is announced inside the transaction,
+   * so it reaches the others in commit order with messages: none committed after the change
+   * reaches those streams.
+   */
+  revokeWith<T>(scope: StreamScope, reason: CloseReason, change: (trx: Transaction<Tables>) => Promise<T>): Promise<T>;
   stop(): Promise<void>;
 }
 
 export class MemoryBus implements RealtimeBus {
-  constructor(private readonly fanout: LocalFanout) {
+  constructor(
+    private readonly fanout: LocalFanout,
+    private readonly db: Database,
+  ) {
     fanout.broker.onPresenceChange = (tabloId) => fanout.presenceChanged(tabloId);
   }
 
@@ -34,6 +47,12 @@ export class MemoryBus implements RealtimeBus {
 
   closeStreams(scope: StreamScope, reason: CloseReason): void {
     this.fanout.closeStreams(scope, reason);
+  }
+
+  async revokeWith<T>(scope: StreamScope, reason: CloseReason, change: (trx: Transaction<Tables>) => Promise<T>): Promise<T> {
+    const result = await this.db.transaction().execute(change);
+    this.fanout.closeStreams(scope, reason);
+    return result;
   }
 
   async stop(): Promise<void> {

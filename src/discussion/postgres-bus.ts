@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Database } from '../db/database.ts';
+import type { Tables } from '../db/schema.ts';
 import type { CloseReason, StreamOwner } from './broker.ts';
 import type { RealtimeBus } from './bus.ts';
 import type { LocalFanout, StreamScope, TabloChange } from './fanout.ts';
@@ -74,6 +75,17 @@ export class PostgresBus implements RealtimeBus {
     for (let i = 0; i === 0 || i < alsoTell.length; i += MAX_IDS_PER_NOTIFICATION) {
       void this.notify({ k: 'change', from: this.instanceId, tablo: tabloId, change, tell: alsoTell.slice(i, i + MAX_IDS_PER_NOTIFICATION) });
     }
+  }
+
+  async revokeWith<T>(scope: StreamScope, reason: CloseReason, change: (trx: Transaction<Tables>) => Promise<T>): Promise<T> {
+    const result = await this.db.transaction().execute(async (trx) => {
+      const changed = await change(trx);
+      const notice: Notice = { k: 'close', from: this.instanceId, scope, reason };
+      await sql`SELECT pg_notify(${CHANNEL}, ${JSON.stringify(notice)})`.execute(trx);
+      return changed;
+    });
+    this.fanout.closeStreams(scope, reason);
+    return result;
   }
 
   closeStreams(scope: StreamScope, reason: CloseReason): void {
@@ -161,12 +173,7 @@ export class PostgresBus implements RealtimeBus {
    */
   private async closeRevokedStreams(): Promise<void> {
     const broker = this.fanout.broker;
-    const seen = new Set<StreamOwner>();
-    // The broker has no list of its streams; a match that closes nothing visits them all.
-    broker.closeStreams((owner) => {
-      seen.add(owner);
-      return false;
-    }, 'error');
+    const seen = new Set<StreamOwner>(broker.owners());
     if (seen.size === 0) return;
     const owners = [...seen];
     const sessionIds = [...new Set(owners.map((o) => o.sessionId))];

@@ -89,9 +89,11 @@ export function tabloRoutes(db: Database, realtime: Realtime): Router {
       res.status(422).send(await tabloPage(req, res, { error: 'The owner cannot be removed.' }));
       return;
     }
-    if (!userId || !(await removeMember(db, tablo.id, userId))) throw notFound();
     // Their open discussion of this tablo ends now, and they learn that it did.
-    bus.closeStreams({ userId, tabloId: tablo.id }, 'access-ended');
+    const removed =
+      userId !== undefined &&
+      (await bus.revokeWith({ userId, tabloId: tablo.id }, 'access-ended', (trx) => removeMember(trx, tablo.id, userId)));
+    if (!removed) throw notFound();
     bus.tabloChanged(tablo.id, 'members', [userId]);
     await answer(req, res, `/tablos/${tablo.id}`, () => membersFragment(req, res));
   });
@@ -103,8 +105,7 @@ export function tabloRoutes(db: Database, realtime: Realtime): Router {
       res.status(422).send(await tabloPage(req, res, { error: 'The owner cannot leave their own tablo. Delete it instead.' }));
       return;
     }
-    await removeMember(db, tablo.id, userId);
-    bus.closeStreams({ userId, tabloId: tablo.id }, 'access-ended');
+    await bus.revokeWith({ userId, tabloId: tablo.id }, 'access-ended', (trx) => removeMember(trx, tablo.id, userId));
     bus.tabloChanged(tablo.id, 'members', [userId]);
     res.redirect(303, '/tablos');
   });
@@ -128,8 +129,7 @@ export function tabloRoutes(db: Database, realtime: Realtime): Router {
       res.send(renderPage(req, res, 'confirm-delete', { pageTitle: `Delete ${tablo.title}?`, tablo }));
       return;
     }
-    const members = await deleteTablo(db, tablo.id);
-    bus.closeStreams({ tabloId: tablo.id }, 'access-ended');
+    const members = await bus.revokeWith({ tabloId: tablo.id }, 'access-ended', (trx) => deleteTablo(trx, tablo.id));
     bus.tabloChanged(tablo.id, 'deleted', members);
     res.redirect(303, '/tablos');
   });

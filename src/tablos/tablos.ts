@@ -1,7 +1,7 @@
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { findUserByEmail } from '../accounts/users.ts';
 import type { Database } from '../db/database.ts';
-import type { MemberRole } from '../db/schema.ts';
+import type { MemberRole, Tables } from '../db/schema.ts';
 
 export type TabloSummary = {
   id: number;
@@ -31,13 +31,11 @@ export async function renameTablo(db: Database, tabloId: number, title: string):
   await db.updateTable('tablos').set({ title }).where('id', '=', tabloId).execute();
 }
 
-/** Deletes a tablo with its members and messages; answers who were its members. */
-export async function deleteTablo(db: Database, tabloId: number): Promise<number[]> {
-  return db.transaction().execute(async (trx) => {
-    const members = await memberIds(trx, tabloId);
-    await trx.deleteFrom('tablos').where('id', '=', tabloId).execute();
-    return members;
-  });
+/** Deletes a tablo with its members and messages (in the caller's transaction); answers who were its members. */
+export async function deleteTablo(trx: Transaction<Tables>, tabloId: number): Promise<number[]> {
+  const members = await memberIds(trx, tabloId);
+  await trx.deleteFrom('tablos').where('id', '=', tabloId).execute();
+  return members;
 }
 
 /**
@@ -133,7 +131,7 @@ export async function addMember(
 }
 
 /** Removes a member (never the owner); answers whether someone was removed. */
-export async function removeMember(db: Database, tabloId: number, userId: number): Promise<boolean> {
+export async function removeMember(db: Database | Transaction<Tables>, tabloId: number, userId: number): Promise<boolean> {
   const result = await db
     .deleteFrom('tablo_members')
     .where('tablo_id', '=', tabloId)
