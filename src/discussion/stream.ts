@@ -7,6 +7,14 @@ export const MAX_REPLAY = 500;
 /** A reader whose socket holds more than this unsent is too slow: it is closed and resumes later. */
 export const MAX_BUFFERED_BYTES = 512 * 1024;
 const MAX_PENDING = 1_000;
+/** Stored messages are read this many at a time while catching up. */
+const BACKFILL_BATCH = 100;
+/**
+ * While catching up, writing pauses (until the socket drains) above this many unsent bytes: a
+ * backlog the stream itself is sending is not a sign of a slow reader, and must not be taken for
+ * one (500 long messages are some 10 MB).
+ */
+const BACKFILL_HIGH_WATER = MAX_BUFFERED_BYTES / 4;
 
 export type MessageSource = {
   /** The tablo's newest seq, or undefined when this reader may no longer see it. */
@@ -19,6 +27,8 @@ export type StreamHooks = {
   written?: (owner: StreamOwner, message: LiveMessage) => void;
   named?: () => void;
   closed?: (owner: StreamOwner, reason: CloseReason) => void;
+  /** A closing discussion stream's read position that was not taken yet (see takeReadPosition). */
+  lastRead?: (owner: StreamOwner, seq: number) => void;
 };
 
 const FAREWELLS: Partial<Record<CloseReason, string>> = {
@@ -102,6 +112,13 @@ export class DiscussionStream extends EventStream {
   private lastSent = 0;
   private catchingUp = true;
   private pending: LiveMessage[] = [];
+  /** The newest message written, and the newest read position handed out (takeReadPosition). */
+  private lastWritten = 0;
+  private readTaken = 0;
+  /** The highest seq handed to deliver so far: every seq up to it is committed. */
+  private highestDelivered = 0;
+  /** Wakes a catch-up that waits for the socket to drain, when the stream closes. */
+  private wake: (() => void) | undefined;
 
   constructor(
     owner: StreamOwner,
@@ -140,6 +157,7 @@ export class DiscussionStream extends EventStream {
 
   override deliver(message: LiveMessage): void {
     if (this.closed) return;
+    if (message.seq > this.highestDelivered) this.highestDelivered = message.seq;
     if (this.catchingUp) {
       // Dropping the oldest buffered events is safe: the table has them.
       if (this.pending.push(message) > MAX_PENDING) this.pending.shift();
@@ -155,19 +173,32 @@ export class DiscussionStream extends EventStream {
   }
 
   override close(reason: CloseReason): void {
+    if (this.closed) return;
     this.pending = [];
     super.close(reason);
+    this.wake?.();
+    const seq = this.takeReadPosition();
+    if (seq !== undefined) this.hooks.lastRead?.(this.owner, seq);
+  }
+
+  /** What this reader has been shown since last asked: the broker collects it once a second. */
+  takeReadPosition(): number | undefined {
+    if (this.lastWritten <= this.readTaken) return undefined;
+    this.readTaken = this.lastWritten;
+    return this.readTaken;
   }
 
   private async catchUp(): Promise<void> {
     this.catchingUp = true;
     try {
       for (;;) {
-        const batch = await this.source.messagesAfter(this.lastSent, MAX_REPLAY);
+        // Everything delivered so far was committed before this read starts, so the read sees it.
+        const deliveredBefore = this.highestDelivered;
+        const batch = await this.source.messagesAfter(this.lastSent, BACKFILL_BATCH);
         if (this.closed) return;
-        for (const message of batch) this.write(message);
-        if (batch.length === MAX_REPLAY) continue;
-        if (this.drainPending(batch.length === 0)) break;
+        for (const message of batch) if (!(await this.writeCatchingUp(message))) return;
+        if (batch.length === BACKFILL_BATCH) continue;
+        if (await this.drainPending(batch.length === 0 ? deliveredBefore : 0)) break;
       }
     } catch {
       this.close('error');
@@ -177,27 +208,59 @@ export class DiscussionStream extends EventStream {
   }
 
   /**
-   * Writes the buffered live events that continue the sequence. Answers false when one skips a
-   * number, so the table is read again — unless the table just had nothing more, in which case
-   * the missing numbers are gone for good (a deleted tablo) and waiting would loop forever.
+   * Writes the buffered live events that continue the sequence; answers true when none is left.
+   * One that skips a number sends the stream back to the table (false) — unless the table, read
+   * after that event had been delivered (`deliveredBefore`), had nothing more: then the missing
+   * numbers are gone for good (a deleted tablo) and waiting would loop forever. An event that
+   * arrived during the read proves nothing: the numbers before it may have committed after the
+   * read began, and they are read again.
    */
-  private drainPending(tableWasEmpty: boolean): boolean {
+  private async drainPending(deliveredBefore: number): Promise<boolean> {
     const pending = this.pending.sort((a, b) => a.seq - b.seq);
     this.pending = [];
-    for (const message of pending) {
+    for (const [i, message] of pending.entries()) {
       if (message.seq <= this.lastSent) continue;
-      if (message.seq !== this.lastSent + 1 && !tableWasEmpty) {
-        this.pending = pending.filter((m) => m.seq > this.lastSent);
+      if (message.seq !== this.lastSent + 1 && message.seq > deliveredBefore) {
+        this.pending.push(...pending.slice(i));
         return false;
       }
-      this.write(message);
+      if (!(await this.writeCatchingUp(message))) return true;
     }
-    return true;
+    // Events that arrived while this waited for the socket: read on.
+    return this.pending.length === 0;
+  }
+
+  /**
+   * A write while catching up: the stream sends a backlog of its own making, so it waits for the
+   * socket to drain rather than taking the reader for a slow one. Answers false once closed.
+   */
+  private async writeCatchingUp(message: LiveMessage): Promise<boolean> {
+    if (this.closed) return false;
+    if (message.seq <= this.lastSent) return true;
+    this.lastSent = this.lastWritten = message.seq;
+    this.res.write(message.frame);
+    this.hooks.written?.(this.owner, message);
+    if (this.res.writableLength > BACKFILL_HIGH_WATER) await this.drained();
+    return !this.closed;
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        this.wake = undefined;
+        resolve();
+      };
+      this.wake = done;
+      this.res.on('drain', done);
+      this.res.on('close', done);
+    });
   }
 
   private write(message: LiveMessage): void {
     if (this.closed) return;
-    this.lastSent = message.seq;
+    this.lastSent = this.lastWritten = message.seq;
     this.send(message.frame);
     this.hooks.written?.(this.owner, message);
   }
