@@ -26,8 +26,25 @@
     await htmx.ajax('GET', '/tablos', { target: '#tablo-home', swap: 'outerHTML' });
     showUnread(Number(present('tablo-home')?.dataset.unreadTotal) || 0);
   }
-  function refreshMembers() {
-    htmx.ajax('GET', `/tablos/${tabloId}/members`, { target: '#member-section', swap: 'outerHTML' });
+  // The member list, re-read. A 404 means this person is no longer a member (removed, or the
+  // tablo deleted): the page has nothing left to show them.
+  async function refreshMembers() {
+    const response = await fetch(`/tablos/${tabloId}/members`, { headers: { 'HX-Request': 'true' } });
+    if (response.status === 404) return location.assign('/tablos');
+    const current = present('member-section');
+    if (!response.ok || !current) return;
+    const template = document.createElement('template');
+    template.innerHTML = await response.text();
+    const fresh = template.content.getElementById('member-section');
+    if (!fresh) return;
+    // Keep an email being typed into the add-member form.
+    const typing = current.querySelector('#add-member input[name=email]');
+    const field = fresh.querySelector('#add-member input[name=email]');
+    const focused = typing && document.activeElement === typing;
+    if (typing?.value && field && !field.value) field.value = typing.value;
+    current.replaceWith(fresh);
+    htmx.process(fresh);
+    if (focused) field?.focus();
   }
   const refreshAll = () => {
     if (present('tablo-home')) soon(refreshHome);
@@ -64,6 +81,16 @@
   });
 
   if (source.id !== 'personal-stream') return; // the discussion page handles its own stream's life
+  // Whether the person's stream is connected, for whoever needs to know (styles, tests).
+  source.dataset.state = 'connecting';
+  document.addEventListener('htmx:sse:after:connection', (e) => {
+    if (e.target === source) source.dataset.state = 'live';
+  });
+  for (const name of ['htmx:sse:error', 'htmx:sse:close']) {
+    document.addEventListener(name, (e) => {
+      if (e.target === source) source.dataset.state = 'offline';
+    });
+  }
   source.addEventListener('signed-out', () => location.assign('/login'));
   // htmx never retries a first connection that failed; retry it, and stop for good on 401.
   let failures = 0;

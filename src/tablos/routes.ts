@@ -74,8 +74,8 @@ export function tabloRoutes(db: Database, realtime: Realtime): Router {
     const added = email.trim() ? await addMember(db, tablo.id, email) : { error: 'Enter the email of the person to add.' };
     if ('error' in added) {
       res.status(422);
-      if (wantsFragment(req)) res.send(await membersFragment(req, res, { error: added.error, email }));
-      else res.send(await tabloPage(req, res, { error: added.error, email }));
+      if (wantsFragment(req)) res.send(await membersFragment(req, res, { addError: added.error, email }));
+      else res.send(await tabloPage(req, res, { addError: added.error, email }));
       return;
     }
     bus.tabloChanged(tablo.id, 'members');
@@ -86,7 +86,11 @@ export function tabloRoutes(db: Database, realtime: Realtime): Router {
     const tablo = access(res).tablo;
     const userId = parseId(req.params.userId);
     if (userId === tablo.ownerId) {
-      res.status(422).send(await tabloPage(req, res, { error: 'The owner cannot be removed.' }));
+      // htmx swaps a 422 answer into #member-section: it gets that section, not a whole page.
+      const error = 'The owner cannot be removed.';
+      res.status(422);
+      if (wantsFragment(req)) res.send(await membersFragment(req, res, { removeError: error }));
+      else res.send(await tabloPage(req, res, { error }));
       return;
     }
     // Their open discussion of this tablo ends now, and they learn that it did.
