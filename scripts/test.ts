@@ -68,7 +68,7 @@ try {
         .sort()
         .map((f) => path.join('test', f));
       const { code, output } = await run(process.execPath, [
-        '--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files,
+        '--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', '--test-reporter=spec', ...files,
       ]);
       const count = (label: string) => Number(new RegExp(`^ℹ ${label} (\\d+)$`, 'm').exec(output)?.[1] ?? 0);
       const failed = count('fail') + count('cancelled') + (code !== 0 && count('fail') === 0 ? 1 : 0);

@@ -48,7 +48,12 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     broker,
     fanout,
     bus,
-    readTracker: new ReadTracker(db, () => broker.readPositions(), (error) => logger.warn({ err: error }, 'saving read positions failed')),
+    readTracker: new ReadTracker(
+      db,
+      () => broker.readPositions(),
+      (moved) => bus.readAdvanced(moved),
+      (error) => logger.warn({ err: error }, 'saving read positions failed'),
+    ),
     metrics: realtimeMetrics,
   };
   const app = createApp({

@@ -5,7 +5,7 @@
   const source = document.getElementById('personal-stream') ?? document.getElementById('discussion-stream');
   if (!source) return;
   const tabloId = Number(document.querySelector('[data-tablo-id]')?.dataset.tabloId) || undefined;
-  const baseTitle = document.title.replace(/^\(\d+\) /, '');
+  let baseTitle = document.title.replace(/^\(\d+\) /, '');
   const present = (id) => document.getElementById(id);
 
   const showUnread = (count) => {
@@ -72,8 +72,23 @@
     else if (tablo === tabloId && source.id === 'personal-stream') {
       if (change === 'deleted') location.assign('/tablos');
       else location.reload();
+    } else if (tablo === tabloId && change === 'renamed') {
+      soon(refreshTitleOfTablo); // a discussion: keep the composer, change the names
     }
   });
+  // This person read something (in another tab, or this one): counts elsewhere went down.
+  source.addEventListener('read', () => (present('tablo-home') ? soon(refreshHome) : soon(refreshTitle)));
+
+  async function refreshTitleOfTablo() {
+    const response = await fetch(`/tablos/${tabloId}`);
+    if (!response.ok) return;
+    const title = new DOMParser().parseFromString(await response.text(), 'text/html').querySelector('h1')?.textContent;
+    if (!title) return;
+    document.querySelector('.discussion-title h1').textContent = title;
+    document.querySelector('.discussion-title .crumbs a:last-child').textContent = title;
+    baseTitle = `${title} · Tablo`;
+    soon(refreshTitle);
+  }
 
   // Back after a gap (a hidden tab, a restart): what the page shows may be stale.
   document.addEventListener('htmx:sse:after:connection', (e) => {

@@ -56,6 +56,28 @@ const figure = (html: string, id: string) => elementById(html, id)?.inner.trim()
 const unread = async (person: Person, tabloId: number) => ({ badge: (await unreadBadge(person, tabloId)).count, total: await unreadTotal(person) });
 
 describe('unread counts', () => {
+  it('tell the reader’s other pages when they read, by opening the discussion or live', async () => {
+    const bob = await fresh('Bob');
+    const tablo = await tabloWith(ada, 'Read receipts', bob);
+    const bobsList = await events(bob);
+    await postOk(ada, tablo, 'one');
+    await bobsList.waitFor((s) => eventsAbout(s, 'activity', tablo).length === 1, 10_000, 'activity');
+
+    // Opening the discussion reads it: his list page hears so, and re-reads its counts.
+    await bob.client.get(`/tablos/${tablo}/discussion`);
+    await bobsList.waitFor((s) => eventsAbout(s, 'read', tablo).length === 1, 10_000, 'a read event on opening');
+    assert.equal(await unreadTotal(bob), 0);
+
+    // Reading live: the position is saved about a second later, then the list hears so.
+    const tab = await discussion(bob, tablo, 1);
+    await postOk(ada, tablo, 'two');
+    await tab.waitForId(2);
+    await bobsList.waitFor((s) => eventsAbout(s, 'read', tablo).length === 2, 10_000, 'a read event after reading live');
+    assert.equal(await unreadTotal(bob), 0);
+    // His discussion stream of that tablo is not told: it is where the reading happened.
+    assert.equal(eventsAbout(tab, 'read', tablo).length, 0);
+  });
+
   it('never count one’s own messages', async () => {
     const bob = await fresh('Bob');
     const tablo = await tabloWith(ada, 'Own words', bob);

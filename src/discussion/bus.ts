@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { Database } from '../db/database.ts';
 import type { Tables } from '../db/schema.ts';
-import type { CloseReason } from './broker.ts';
+import type { CloseReason, ReadPosition } from './broker.ts';
 import type { LocalFanout, StreamScope, TabloChange } from './fanout.ts';
 import type { InTransaction, Message } from './messages.ts';
 
@@ -19,6 +19,7 @@ export interface RealtimeBus {
   messagePosted(message: Message, html: string): void;
   tabloChanged(tabloId: number, change: TabloChange, alsoTell?: number[]): void;
   closeStreams(scope: StreamScope, reason: CloseReason): void;
+  readAdvanced(positions: ReadPosition[]): void;
   /**
    * Runs `change` (a removal, a deletion) in a transaction; once it commits, the streams in
    * `scope` end everywhere. Across instances the revocation is announced inside the transaction,
@@ -47,6 +48,10 @@ export class MemoryBus implements RealtimeBus {
 
   closeStreams(scope: StreamScope, reason: CloseReason): void {
     this.fanout.closeStreams(scope, reason);
+  }
+
+  readAdvanced(positions: ReadPosition[]): void {
+    this.fanout.readAdvanced(positions);
   }
 
   async revokeWith<T>(scope: StreamScope, reason: CloseReason, change: (trx: Transaction<Tables>) => Promise<T>): Promise<T> {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../db/database.ts';
 import { memberIds } from '../tablos/tablos.ts';
 import { renderPartial } from '../web/views.ts';
-import type { CloseReason, DiscussionBroker } from './broker.ts';
+import type { CloseReason, DiscussionBroker, ReadPosition } from './broker.ts';
 import type { Message } from './messages.ts';
 import type { RealtimeMetrics } from './metrics.ts';
 import { messageFrame, namedFrame } from './sse.ts';
@@ -48,6 +48,13 @@ export class LocalFanout {
 
   tabloChanged(tabloId: number, change: TabloChange, alsoTell: number[] = []): void {
     this.tellMembers(tabloId, namedFrame(change === 'members' ? 'members' : 'tablo', JSON.stringify({ tablo: tabloId, change })), alsoTell);
+  }
+
+  /** A person read further: their other pages (lists, titles) count less now. */
+  readAdvanced(positions: Pick<ReadPosition, 'tabloId' | 'userId'>[]): void {
+    for (const { tabloId, userId } of positions) {
+      this.broker.notifyPeople([userId], namedFrame('read', JSON.stringify({ tablo: tabloId })), tabloId);
+    }
   }
 
   closeStreams(scope: StreamScope, reason: CloseReason): void {

@@ -4,7 +4,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Database } from '../db/database.ts';
 import type { Tables } from '../db/schema.ts';
-import type { CloseReason, StreamOwner } from './broker.ts';
+import type { CloseReason, ReadPosition, StreamOwner } from './broker.ts';
 import type { RealtimeBus } from './bus.ts';
 import type { LocalFanout, StreamScope, TabloChange } from './fanout.ts';
 import { renderMessage } from './fragment.ts';
@@ -21,7 +21,8 @@ type Notice =
   | { k: 'message'; from: string; tablo: number; seq: number; id: number }
   | { k: 'change'; from: string; tablo: number; change: TabloChange; tell: number[] }
   | { k: 'close'; from: string; scope: StreamScope; reason: CloseReason }
-  | { k: 'presence'; from: string; tablo: number };
+  | { k: 'presence'; from: string; tablo: number }
+  | { k: 'read'; from: string; read: [tablo: number, user: number][] };
 
 /**
  * Several instances behind a load balancer share one PostgreSQL and use it as the bus. A message's
@@ -86,6 +87,14 @@ export class PostgresBus implements RealtimeBus {
     });
     this.fanout.closeStreams(scope, reason);
     return result;
+  }
+
+  readAdvanced(positions: ReadPosition[]): void {
+    this.fanout.readAdvanced(positions);
+    for (let i = 0; i < positions.length; i += MAX_IDS_PER_NOTIFICATION) {
+      const read = positions.slice(i, i + MAX_IDS_PER_NOTIFICATION).map((p): [number, number] => [p.tabloId, p.userId]);
+      this.notify({ k: 'read', from: this.instanceId, read });
+    }
   }
 
   closeStreams(scope: StreamScope, reason: CloseReason): void {
@@ -226,6 +235,8 @@ export class PostgresBus implements RealtimeBus {
         return this.fanout.closeStreams(notice.scope, notice.reason);
       case 'presence':
         return this.fanout.presenceChanged(notice.tablo);
+      case 'read':
+        return this.fanout.readAdvanced(notice.read.map(([tabloId, userId]) => ({ tabloId, userId })));
     }
   }
 

@@ -2,15 +2,16 @@ import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import type { ReadPosition } from './broker.ts';
 
-/** Advances a member's last-read position (never backwards). */
-export async function markRead(db: Database, tabloId: number, userId: number, seq: number): Promise<void> {
-  await db
+/** Advances a member's last-read position (never backwards); answers whether it moved. */
+export async function markRead(db: Database, tabloId: number, userId: number, seq: number): Promise<boolean> {
+  const result = await db
     .updateTable('tablo_members')
     .set({ last_read_seq: seq })
     .where('tablo_id', '=', tabloId)
     .where('user_id', '=', userId)
     .where('last_read_seq', '<', seq)
-    .execute();
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
 }
 
 const FLUSH_MS = 1_000;
@@ -28,6 +29,8 @@ export class ReadTracker {
   constructor(
     private readonly db: Database,
     private readonly openPositions: () => ReadPosition[],
+    /** Told which read positions actually moved, so the person's other pages can update. */
+    private readonly onSaved: (positions: ReadPosition[]) => void,
     private readonly onError: (error: unknown) => void,
   ) {
     this.timer = setInterval(() => void this.flush(), FLUSH_MS);
@@ -48,13 +51,16 @@ export class ReadTracker {
     const values = sql.join(rows.map((r) => sql`(${r.tabloId}::int, ${r.userId}::int, ${r.seq}::int)`));
     this.flushing = this.flushing
       .then(() =>
-        sql`
+        sql<{ tablo_id: number; user_id: number; last_read_seq: number }>`
           UPDATE tablo_members AS m SET last_read_seq = v.seq
           FROM (VALUES ${values}) AS v (tablo_id, user_id, seq)
-          WHERE m.tablo_id = v.tablo_id AND m.user_id = v.user_id AND m.last_read_seq < v.seq`.execute(this.db),
+          WHERE m.tablo_id = v.tablo_id AND m.user_id = v.user_id AND m.last_read_seq < v.seq
+          RETURNING m.tablo_id, m.user_id, m.last_read_seq`.execute(this.db),
       )
       .then(
-        () => {},
+        ({ rows: moved }) => {
+          if (moved.length) this.onSaved(moved.map((r) => ({ tabloId: r.tablo_id, userId: r.user_id, seq: r.last_read_seq })));
+        },
         (error) => this.onError(error),
       );
     return this.flushing;

@@ -139,7 +139,9 @@ async function discussionPage(
   const newestSeq = messages.at(-1)?.seq ?? 0;
   // Opening the discussion reads it up to what it shows.
   const userId = res.locals.currentUser.id;
-  if (newestSeq) await markRead(db, access.tablo.id, userId, newestSeq);
+  if (newestSeq && (await markRead(db, access.tablo.id, userId, newestSeq))) {
+    realtime.bus.readAdvanced([{ tabloId: access.tablo.id, userId, seq: newestSeq }]);
+  }
   return renderPage(req, res, 'discussion', {
     pageTitle: access.tablo.title,
     tablo: access.tablo,
