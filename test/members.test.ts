@@ -555,7 +555,7 @@ describe('a tablo one is not in', () => {
 
     for (const s of [dansEvents, dansStream]) {
       const leaks = s.events.filter(
-        (e) => mentionsTablo(e, tablo) || /secret|42|Secret plans|Renamed/.test(e.data) || e.data.includes(`data-user-id="${ada.id}"`),
+        (e) => mentionsTablo(e, tablo) || /secret|Secret plans|Renamed/.test(e.data) || e.data.includes(`data-user-id="${ada.id}"`),
       );
       assert.deepEqual(leaks, [], `nothing about the tablo; ${s.describe()}`);
     }

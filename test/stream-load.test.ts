@@ -3,7 +3,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type TestApp, startTestApp } from './support/app.ts';
 import { Client, createTablo, type Person, registerPerson } from './support/client.ts';
-import { addMember, eventually, postOk } from './support/discussion.ts';
+import { addMember, eventually, postMany, postOk } from './support/discussion.ts';
 import { openStream, type SseEvent } from './support/sse.ts';
 
 let app: TestApp;
@@ -152,6 +152,36 @@ describe('many posters, readers coming and going', () => {
 });
 
 describe('a reader that stops reading', () => {
+  it('is disconnected even while it is being caught up from the table', async () => {
+    const tablo = await createTablo(ada, 'Backlog');
+    // ~9 MB stored before the reader comes: more than loopback buffers hold, under the resync limit.
+    await postMany(ada, tablo, 450, (i) => `${i} ${'😀'.repeat(4990)}`, 4);
+    const baseline = app.realtime.broker.openStreams;
+    const { port } = new URL(app.url);
+    const slow = net.connect(Number(port), '127.0.0.1');
+    slow.on('error', () => {});
+    await new Promise<void>((resolve) => {
+      slow.once('data', () => {
+        slow.pause(); // and never reads again
+        resolve();
+      });
+      slow.write(
+        [
+          `GET /tablos/${tablo}/discussion/stream?after=0 HTTP/1.1`,
+          `Host: 127.0.0.1:${port}`,
+          'Accept: text/event-stream',
+          `Cookie: tablo.sid=${ada.client.cookie('tablo.sid')}`,
+          '',
+          '',
+        ].join('\r\n'),
+      );
+    });
+    await eventually(async () => app.realtime.broker.openStreams === baseline + 1, 5_000, 'the stream to open');
+    // Its catch-up waits for a socket that never drains; it must give up on the reader.
+    await eventually(async () => app.realtime.broker.openStreams === baseline, 30_000, 'the stuck reader to be let go');
+    slow.destroy();
+  });
+
   it('is disconnected once its buffer fills, while a normal reader gets every message in order', async () => {
     const tablo = await createTablo(ada, 'Firehose');
     const { port } = new URL(app.url);

@@ -15,6 +15,7 @@ const BACKFILL_BATCH = 100;
  * one (500 long messages are some 10 MB).
  */
 const BACKFILL_HIGH_WATER = MAX_BUFFERED_BYTES / 4;
+const DRAIN_TIMEOUT_MS = 10_000;
 
 export type MessageSource = {
   /** The tablo's newest seq, or undefined when this reader may no longer see it. */
@@ -244,14 +245,23 @@ export class DiscussionStream extends EventStream {
     return !this.closed;
   }
 
+  /**
+   * Waits for the socket to take what it has. A reader that takes nothing for DRAIN_TIMEOUT_MS
+   * has stopped reading: it is closed like any slow reader, or a catch-up would wait forever.
+   */
   private drained(): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
+        clearTimeout(timer);
         this.res.off('drain', done);
         this.res.off('close', done);
         this.wake = undefined;
         resolve();
       };
+      const timer = setTimeout(() => {
+        done();
+        this.close('slow-reader');
+      }, DRAIN_TIMEOUT_MS);
       this.wake = done;
       this.res.on('drain', done);
       this.res.on('close', done);
