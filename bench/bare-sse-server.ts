@@ -8,10 +8,13 @@
  *   POST /post[?topic=t]     body = message text; frames `id: n` + an <article> like the app's
  *                            and writes it to every response in the topic; answers 201
  *
- * PORT (0 = any free port). Prints `bare SSE server listening on port N` once it listens.
+ * PORT (0 = any free port); KEEPALIVE_MS (default 15000, as the app): one timer writes
+ * `: keep-alive` to every stream, as the app's broker does. Prints
+ * `bare SSE server listening on port N` once it listens.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { articleHtml } from './lib/fragment.ts';
 
 type Topic = { streams: Set<ServerResponse>; lastId: number };
 const topics = new Map<string, Topic>();
@@ -24,17 +27,9 @@ function topicOf(url: URL): Topic {
   return topic;
 }
 
-const escapeHtml = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-
-/** The same shape and about the same size as Tablo's message fragment. */
+/** One SSE frame: `id: n` and the fragment (bench/lib/fragment.ts). */
 function frame(id: number, body: string): Buffer {
-  const at = new Date().toISOString();
-  const article =
-    `<article id="message-${id}" class="message" data-author-id="1" data-seq="${id}"><header class="message-meta">` +
-    `<span class="message-author">Bench Poster</span> <time datetime="${at}">${at.slice(0, 16).replace('T', ' ')} UTC</time>` +
-    `</header><div class="message-body">${escapeHtml(body)}</div></article>`;
-  return Buffer.from(`id: ${id}\ndata: ${article}\n\n`);
+  return Buffer.from(`id: ${id}\ndata: ${articleHtml(id, body)}\n\n`);
 }
 
 function openStream(req: IncomingMessage, res: ServerResponse, topic: Topic): void {
@@ -79,6 +74,13 @@ const server = createServer((req, res) => {
   res.writeHead(404).end();
 });
 server.keepAliveTimeout = 60_000;
+
+// One timer for all streams, like the app's broker.
+const KEEP_ALIVE = Buffer.from(': keep-alive\n\n');
+const ticker = setInterval(() => {
+  for (const topic of topics.values()) for (const stream of topic.streams) stream.write(KEEP_ALIVE);
+}, Number(process.env.KEEPALIVE_MS ?? 15_000));
+ticker.unref();
 
 server.listen(Number(process.env.PORT ?? 0), process.env.HOST ?? '127.0.0.1', () => {
   console.log(`bare SSE server listening on port ${(server.address() as AddressInfo).port}`);

@@ -9,6 +9,7 @@
  */
 import net from 'node:net';
 import type { DeliveryReport, Endpoint, FromWorker, OpenSummary, ToWorker } from './lib/protocol.ts';
+import { SocketIoReader, upgradeRequest } from './lib/socketio-reader.ts';
 import { SseReader } from './lib/sse-reader.ts';
 
 const now = () => performance.timeOrigin + performance.now();
@@ -30,6 +31,7 @@ let resyncs = 0;
 let namedEvents = 0;
 let ended = 0;
 let bytes = 0;
+let keepAlives = 0;
 
 type Stream = { socket: net.Socket; seen: Uint8Array; highest: number; live: boolean };
 const streams: Stream[] = [];
@@ -37,7 +39,7 @@ const readBuffer = Buffer.allocUnsafe(64 * 1024);
 
 function openStream(endpoint: Endpoint, timeoutMs: number): Promise<Stream> {
   return new Promise((resolve, reject) => {
-    let reader: SseReader | undefined;
+    let reader: { push: (buffer: Buffer) => void } | undefined;
     let receivedAt = 0;
     const socket = net.connect({
       host: endpoint.host,
@@ -70,9 +72,9 @@ function openStream(endpoint: Endpoint, timeoutMs: number): Promise<Stream> {
       reject(new Error(why));
     };
     const timer = setTimeout(() => fail('timeout'), timeoutMs);
-    reader = new SseReader({
-      onHead: (status, statusLine) => {
-        if (status !== 200) fail(statusLine || 'no status line');
+    const handlers = {
+      onHead: (status: number, statusLine: string) => {
+        if (status !== (endpoint.protocol === 'socketio' ? 101 : 200)) fail(statusLine || 'no status line');
       },
       onBodyStarted: () => {
         if (settled) return;
@@ -81,7 +83,7 @@ function openStream(endpoint: Endpoint, timeoutMs: number): Promise<Stream> {
         stream.live = true;
         resolve(stream);
       },
-      onFrame: (id, event, hadData) => {
+      onFrame: (id: number, event: string, hadData: boolean) => {
         if (event === 'resync') resyncs++;
         else if (event !== '') namedEvents++;
         if (event !== '' || !hadData) return;
@@ -102,7 +104,14 @@ function openStream(endpoint: Endpoint, timeoutMs: number): Promise<Stream> {
         lastAt[id] = Math.max(lastAt[id]!, receivedAt);
       },
       onEnd: () => socket.end(),
-    });
+      onComment: () => {
+        keepAlives++;
+      },
+    };
+    reader =
+      endpoint.protocol === 'socketio'
+        ? new SocketIoReader({ ...handlers, onRefused: (why) => fail(why), send: (bytes) => void socket.write(bytes) })
+        : new SseReader(handlers);
     socket.setNoDelay(true);
     socket.on('error', (error: NodeJS.ErrnoException) => fail(error.code ?? error.message));
     socket.on('close', () => {
@@ -112,13 +121,17 @@ function openStream(endpoint: Endpoint, timeoutMs: number): Promise<Stream> {
       }
       fail('closed before the stream started');
     });
-    const headers = Object.entries(endpoint.headers)
-      .map(([name, value]) => `${name}: ${value}\r\n`)
-      .join('');
-    socket.write(
-      `GET ${endpoint.path} HTTP/1.1\r\nHost: ${endpoint.host}:${endpoint.port}\r\n` +
-        `Accept: text/event-stream\r\nCache-Control: no-cache\r\n${headers}\r\n`,
-    );
+    if (endpoint.protocol === 'socketio') {
+      socket.write(upgradeRequest(endpoint));
+    } else {
+      const headers = Object.entries(endpoint.headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('');
+      socket.write(
+        `GET ${endpoint.path} HTTP/1.1\r\nHost: ${endpoint.host}:${endpoint.port}\r\n` +
+          `Accept: text/event-stream\r\nCache-Control: no-cache\r\n${headers}\r\n`,
+      );
+    }
   });
 }
 
@@ -153,15 +166,17 @@ async function openAll(message: Extract<ToWorker, { type: 'open' }>): Promise<Op
   };
 }
 
-function report(): DeliveryReport {
+/** What this worker's streams saw of ids 1..upTo (all expected ids by default). */
+function report(upTo = expectedMessages): DeliveryReport {
+  const last = Math.min(upTo, expectedMessages);
   let missing = 0;
   for (const stream of streams) {
-    for (let id = 1; id <= expectedMessages; id++) if (!stream.seen[id]) missing++;
+    for (let id = 1; id <= last; id++) if (!stream.seen[id]) missing++;
   }
-  const plain = (values: Float64Array) => Array.from(values, (v) => (Number.isFinite(v) ? v : Number.NaN));
+  const plain = (values: Float64Array) => Array.from(values.subarray(0, last + 1), (v) => (Number.isFinite(v) ? v : Number.NaN));
   return {
     streams: streams.length,
-    receivedBy: Array.from(receivedBy),
+    receivedBy: Array.from(receivedBy.subarray(0, last + 1)),
     firstAt: plain(firstAt),
     lastAt: plain(lastAt),
     duplicates,
@@ -172,6 +187,7 @@ function report(): DeliveryReport {
     namedEvents,
     endedEarly: ended,
     bytes,
+    keepAlives,
   };
 }
 
@@ -192,10 +208,17 @@ process.on('message', (raw) => {
       send({ type: 'clock', sentAt: message.sentAt, workerNow: now() });
       break;
     case 'status':
-      send({ type: 'status', delivered, expected: streams.length * expectedMessages, ended });
+      send({
+        type: 'status',
+        delivered,
+        expected: streams.length * Math.min(message.upTo ?? expectedMessages, expectedMessages),
+        ended,
+        keepAlives,
+        open: streams.filter((s) => s.live).length,
+      });
       break;
     case 'collect':
-      send({ type: 'report', report: report() });
+      send({ type: 'report', report: report(message.upTo) });
       break;
     case 'exit':
       closeAll();

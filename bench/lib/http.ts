@@ -43,7 +43,13 @@ export class Browser {
   }
 }
 
-export type PostResult = { status: number; sentAt: number; answeredAt: number };
+export type PostResult = {
+  status: number;
+  sentAt: number;
+  answeredAt: number;
+  /** The number the server gave the message (its seq or id), when the answer says. */
+  id?: number;
+};
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -54,6 +60,11 @@ export class Poster {
   constructor(
     private readonly host: string,
     private readonly port: number,
+    /** Finds the message's number in an answer (the app's fragment has `data-seq`; the others answer the id). */
+    private readonly readId: (body: string) => number | undefined = (body) => {
+      const id = Number(/data-seq="(\d+)"/.exec(body)?.[1] ?? body.trim());
+      return Number.isInteger(id) && id > 0 ? id : undefined;
+    },
   ) {}
 
   send(path: string, body: string, headers: Record<string, string>): Promise<PostResult> {
@@ -70,8 +81,12 @@ export class Poster {
           timeout: 30_000,
         },
         (response) => {
-          response.resume();
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, sentAt, answeredAt: now() }));
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (part: string) => {
+            if (body.length < 4_096) body += part;
+          });
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, sentAt, answeredAt: now(), id: this.readId(body) }));
         },
       );
       request.on('timeout', () => request.destroy(new Error('post timed out')));

@@ -4,7 +4,9 @@
  * whether the run succeeds or not.
  */
 import http from 'node:http';
-import { cpuMs, rssBytes, settle, sleep } from './processes.ts';
+import { io } from 'socket.io-client';
+import { CpuWatch, type CpuUse, cpuMs, postgresPidsFor, rssBytes, settle, sleep } from './processes.ts';
+import type { Endpoint } from './protocol.ts';
 import { percentile, sum } from './stats.ts';
 import { SubscriberPool } from './subscribers.ts';
 import { type AppOptions, type Channel, type ServerOptions, startTarget, type TargetKind } from './targets.ts';
@@ -47,6 +49,8 @@ export type RunResult = {
   endedEarly: number;
   /** Server CPU (user + system) during the posting phase, per message (ms). */
   serverCpuMsPerMessage: number;
+  /** CPU during the posting phase and the wait for the last deliveries: server, PostgreSQL, readers. */
+  postingCpu: CpuUse;
   clockSkewMs: number;
   settledQuietly: boolean;
   /** Per message id 1..M: [ms since the first post, first-stream latency, last-stream latency, streams that got it]. */
@@ -57,33 +61,67 @@ export type RunResult = {
 const WARM_UP_STREAMS = 20;
 const WARM_UP_MESSAGES = 20;
 
-/** Runs the code paths once before measuring (JIT, pools, first allocations) on a channel of its own. */
-async function warmUp(channel: Channel): Promise<void> {
-  const requests = await Promise.all(
-    Array.from({ length: WARM_UP_STREAMS }, (_, i) => {
-      const endpoint = channel.endpoints[i % channel.endpoints.length]!;
-      return new Promise<http.ClientRequest>((resolve, reject) => {
-        const request = http.get(
-          { host: endpoint.host, port: endpoint.port, path: endpoint.path, agent: false, headers: { Accept: 'text/event-stream', ...endpoint.headers } },
-          (response) => {
-            response.resume();
-            if (response.statusCode === 200) resolve(request);
-            else reject(new Error(`warm-up stream answered ${response.statusCode}`));
-          },
-        );
-        request.setTimeout(10_000, () => request.destroy(new Error('warm-up stream timed out')));
-        request.on('error', reject);
+/** A warm-up stream, opened with an ordinary client: node:http for SSE, socket.io-client for Socket.IO. */
+type WarmUpStream = { received: () => number; close: () => void };
+
+function openWarmUpStream(endpoint: Endpoint): Promise<WarmUpStream> {
+  if (endpoint.protocol === 'socketio') {
+    const topic = new URL(endpoint.path, 'http://localhost').searchParams.get('topic') ?? 'main';
+    const client = io(`http://${endpoint.host}:${endpoint.port}`, { transports: ['websocket'], query: { topic }, forceNew: true, reconnection: false });
+    let received = 0;
+    client.on('message', () => received++);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.close();
+        reject(new Error('warm-up socket.io client timed out'));
+      }, 10_000);
+      client.once('connect', () => {
+        clearTimeout(timer);
+        resolve({ received: () => received, close: () => client.close() });
       });
-    }),
+      client.once('connect_error', (error) => {
+        clearTimeout(timer);
+        client.close();
+        reject(error);
+      });
+    });
+  }
+  return new Promise((resolve, reject) => {
+    let text = ''; // a warm-up is short: keep it all, count frames when asked
+    const request = http.get(
+      { host: endpoint.host, port: endpoint.port, path: endpoint.path, agent: false, headers: { Accept: 'text/event-stream', ...endpoint.headers } },
+      (response) => {
+        response.setEncoding('utf8');
+        response.on('data', (part: string) => (text += part));
+        const received = () => text.match(/^id: \d+$/gm)?.length ?? 0;
+        if (response.statusCode === 200) resolve({ received, close: () => request.destroy() });
+        else reject(new Error(`warm-up stream answered ${response.statusCode}`));
+      },
+    );
+    request.setTimeout(10_000, () => request.destroy(new Error('warm-up stream timed out')));
+    request.on('error', reject);
+  });
+}
+
+/**
+ * Runs the code paths once before measuring (JIT, pools, first allocations) on a channel of its
+ * own, and checks with ordinary clients that every warm-up stream got every warm-up message.
+ */
+export async function warmUp(channel: Channel): Promise<void> {
+  const streams = await Promise.all(
+    Array.from({ length: WARM_UP_STREAMS }, (_, i) => openWarmUpStream(channel.endpoints[i % channel.endpoints.length]!)),
   );
   try {
     for (let n = 1; n <= WARM_UP_MESSAGES; n++) {
       const answer = await channel.post(n);
       if (answer.status !== 201) throw new Error(`warm-up post answered ${answer.status}`);
     }
-    await sleep(200);
+    const deadline = performance.now() + 5_000;
+    while (streams.some((s) => s.received() < WARM_UP_MESSAGES) && performance.now() < deadline) await sleep(50);
+    const short = streams.filter((s) => s.received() < WARM_UP_MESSAGES).length;
+    if (short) throw new Error(`${short} of ${streams.length} warm-up streams did not get all ${WARM_UP_MESSAGES} warm-up messages`);
   } finally {
-    for (const request of requests) request.destroy();
+    for (const stream of streams) stream.close();
   }
 }
 
@@ -111,6 +149,14 @@ export async function measure(kind: TargetKind, scenario: Scenario, options: App
     let postFailures = 0;
     const interval = 1000 / scenario.rate;
     const cpuBefore = sum(target.pids.map(cpuMs));
+    const databaseName = target.databaseName;
+    const watch = new CpuWatch({
+      server: () => target.pids,
+      postgres: () => (databaseName ? postgresPidsFor(databaseName) : []),
+      readers: () => pool.pids,
+      driver: () => [process.pid],
+    });
+    watch.start();
     const postingStarted = performance.now();
     for (let n = 1; n <= scenario.messages; n++) {
       const due = postingStarted + (n - 1) * interval;
@@ -118,7 +164,9 @@ export async function measure(kind: TargetKind, scenario: Scenario, options: App
       if (wait > 0) await sleep(wait);
       try {
         const answer = await channel.post(n);
-        sentAt[n] = answer.sentAt;
+        // The number the server gave it (one at a time, that is n).
+        const id = answer.id ?? n;
+        if (id >= 1 && id <= scenario.messages) sentAt[id] = answer.sentAt;
         postRoundTrips.push(answer.answeredAt - answer.sentAt);
         if (answer.status !== 201) postFailures++;
       } catch {
@@ -127,6 +175,7 @@ export async function measure(kind: TargetKind, scenario: Scenario, options: App
     }
     const delivered = await pool.waitForDeliveries(10_000 + scenario.subscribers);
     const cpuAfter = sum(target.pids.map(cpuMs));
+    const postingCpu = watch.stop();
     if (!delivered) log('    not every stream got every message within the wait');
     const deliveries = await pool.collect();
 
@@ -166,6 +215,7 @@ export async function measure(kind: TargetKind, scenario: Scenario, options: App
       namedEvents: deliveries.namedEvents,
       endedEarly: deliveries.endedEarly,
       serverCpuMsPerMessage: (cpuAfter - cpuBefore) / scenario.messages,
+      postingCpu,
       clockSkewMs,
       settledQuietly: quiet.quiet,
       timeline,

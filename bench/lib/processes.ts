@@ -4,7 +4,8 @@
  * Processes are ended by their own pid only.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import { projectRoot } from './paths.ts';
 
 type Undo = { name: string; run: () => Promise<void> };
@@ -55,13 +56,15 @@ export async function startServer(options: {
   name: string;
   entry: string;
   nodeArgs?: string[];
+  /** Where the entry point (relative) is run from; the project by default. */
+  cwd?: string;
   env: NodeJS.ProcessEnv;
   portFrom: RegExp;
   timeoutMs: number;
   stopGraceMs?: number;
 }): Promise<Server> {
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', options.entry], {
-    cwd: projectRoot,
+    cwd: options.cwd ?? projectRoot,
     env: options.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -132,4 +135,144 @@ export async function settle(pids: number[], options: { windowMs?: number; busyS
     if (quietWindows >= 2) return { ms: performance.now() - started, quiet: true };
   }
   return { ms: performance.now() - started, quiet: false };
+}
+
+/** Every PostgreSQL server process on this machine, with its command line (the database it serves is in it). */
+export function postgresProcesses(): Array<{ pid: number; title: string }> {
+  const found: Array<{ pid: number; title: string }> = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
+      found.push({ pid: Number(entry), title: readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** Busy and total CPU time of the whole machine so far (all cores, ms), from /proc/stat. */
+export function machineCpuMs(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
+  const busy = user! + nice! + system! + irq! + softirq! + steal!;
+  return { busy: busy * 10, total: (busy + idle! + iowait!) * 10 };
+}
+
+function cpuMsOrUndefined(pid: number): number | undefined {
+  try {
+    return cpuMs(pid);
+  } catch {
+    return undefined;
+  }
+}
+
+export type CpuUse = {
+  wallMs: number;
+  /** CPU time used in the window by each group of processes (ms). */
+  groups: Record<string, number>;
+  /** The whole machine: busy ms over all cores, and how many cores. */
+  machineBusyMs: number;
+  cores: number;
+};
+
+/** CPU of the processes outside the groups over the window (someone else's work): % of one core. */
+export const othersPercent = (cpu: CpuUse) =>
+  Math.max(0, (100 * (cpu.machineBusyMs - Object.values(cpu.groups).reduce((total, ms) => total + ms, 0))) / cpu.wallMs);
+
+/**
+ * CPU time used by groups of processes over a window. Samples every `intervalMs`, so that a
+ * process that exits in the window (a database connection closing) still counts up to its last
+ * sample, and one that starts in it (a pool opening a connection) counts from zero.
+ */
+export class CpuWatch {
+  private readonly first = new Map<number, number>();
+  private readonly last = new Map<number, number>();
+  private readonly groupOf = new Map<number, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private startedAt = 0;
+  private machineAtStart = { busy: 0, total: 0 };
+
+  constructor(
+    private readonly groups: Record<string, () => number[]>,
+    private readonly intervalMs = 500,
+  ) {}
+
+  start(): void {
+    this.startedAt = performance.now();
+    this.machineAtStart = machineCpuMs();
+    this.sample(true);
+    this.timer = setInterval(() => this.sample(false), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): CpuUse {
+    clearInterval(this.timer);
+    this.sample(false);
+    const machine = machineCpuMs();
+    const groups: Record<string, number> = Object.fromEntries(Object.keys(this.groups).map((name) => [name, 0]));
+    for (const [pid, last] of this.last) {
+      const name = this.groupOf.get(pid)!;
+      groups[name] = (groups[name] ?? 0) + last - (this.first.get(pid) ?? 0);
+    }
+    return {
+      wallMs: performance.now() - this.startedAt,
+      groups,
+      machineBusyMs: machine.busy - this.machineAtStart.busy,
+      cores: os.availableParallelism(),
+    };
+  }
+
+  private sample(initial: boolean): void {
+    for (const [name, pids] of Object.entries(this.groups)) {
+      for (const pid of pids()) {
+        const used = cpuMsOrUndefined(pid);
+        if (used === undefined) continue;
+        if (!this.groupOf.has(pid)) {
+          this.groupOf.set(pid, name);
+          this.first.set(pid, initial ? used : 0);
+        }
+        this.last.set(pid, used);
+      }
+    }
+  }
+}
+
+/**
+ * The PostgreSQL processes that work for a database: its backends (and autovacuum workers),
+ * plus the server's shared ones (postmaster, WAL writer, checkpointer, background writer…),
+ * which every commit leans on. Other databases' backends (other people's tests) are left out.
+ */
+export function postgresPidsFor(databaseName: string): number[] {
+  return postgresProcesses()
+    .filter(({ title }) => {
+      if (title.includes(databaseName)) return true;
+      const role = /^postgres: (?:[^:]+: )?(.*)$/.exec(title)?.[1];
+      if (role === undefined) return true; // the postmaster: /usr/lib/postgresql/…/postgres -D …
+      // A client backend reads `user database host(port) state`; shared processes do not.
+      return !/^\S+ \S+ (?:\S+\(\d+\)|\[local\])/.test(role) && !role.startsWith('autovacuum worker');
+    })
+    .map(({ pid }) => pid);
+}
+
+/**
+ * Waits (at most `maxMs`) until the machine has been nearly idle — under `busyShare` of one core
+ * over two `windowMs` windows in a row — so that a run does not start in the middle of someone
+ * else's burst on a shared machine. Answers how long it waited and whether it got quiet.
+ */
+export async function waitForQuietMachine(maxMs: number, options: { windowMs?: number; busyShare?: number } = {}): Promise<{ ms: number; quiet: boolean; busyShare: number }> {
+  const { windowMs = 1_000, busyShare = 0.25 } = options;
+  const started = performance.now();
+  let quietWindows = 0;
+  let share = Number.NaN;
+  do {
+    const before = machineCpuMs();
+    await sleep(windowMs);
+    const after = machineCpuMs();
+    share = (after.busy - before.busy) / windowMs;
+    quietWindows = share <= busyShare ? quietWindows + 1 : 0;
+    if (quietWindows >= 2) return { ms: performance.now() - started, quiet: true, busyShare: share };
+  } while (performance.now() - started < maxMs);
+  return { ms: performance.now() - started, quiet: false, busyShare: share };
 }

@@ -10,6 +10,11 @@ export type Endpoint = {
   path: string;
   /** Sent as is on the request, e.g. `Cookie`. */
   headers: Record<string, string>;
+  /**
+   * How to read it: an SSE response (the default), or a Socket.IO connection over a WebSocket
+   * (`path` is then the engine.io URL, `/socket.io/?EIO=4&transport=websocket&…`).
+   */
+  protocol?: 'sse' | 'socketio';
 };
 
 /** Driver → worker. */
@@ -30,8 +35,9 @@ export type ToWorker =
       openTimeoutMs: number;
     }
   | { type: 'clock'; sentAt: number }
-  | { type: 'status' }
-  | { type: 'collect' }
+  /** `upTo`: only ids 1..upTo are expected (when fewer than `messages` were sent). */
+  | { type: 'status'; upTo?: number }
+  | { type: 'collect'; upTo?: number }
   | { type: 'exit' };
 
 export type OpenSummary = {
@@ -63,6 +69,8 @@ export type DeliveryReport = {
   /** Streams that ended (closed by the server or errored) before collection. */
   endedEarly: number;
   bytes: number;
+  /** Keep-alives received (SSE comment lines; engine.io pings), over all streams. */
+  keepAlives: number;
 };
 
 /** Worker → driver. */
@@ -70,6 +78,6 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'opened'; summary: OpenSummary }
   | { type: 'clock'; sentAt: number; workerNow: number }
-  | { type: 'status'; delivered: number; expected: number; ended: number }
+  | { type: 'status'; delivered: number; expected: number; ended: number; keepAlives: number; open: number }
   | { type: 'report'; report: DeliveryReport }
   | { type: 'fatal'; error: string };

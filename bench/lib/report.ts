@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import type { RunResult } from './measure.ts';
+import { othersPercent } from './processes.ts';
 import { fmt, median, percentile } from './stats.ts';
 
 export type Summary = {
@@ -102,25 +103,27 @@ export function verdicts(app: Summary, bare: Summary | undefined, scale: { laten
   return out;
 }
 
-export function machine(): { lines: string[]; free: string } {
+/** The machine and the version measured (`version`: when not the work tree's HEAD). */
+export function machine(version?: string): { lines: string[]; free: string } {
   let free = '';
   try {
     free = execFileSync('free', ['-h'], { encoding: 'utf8' }).trimEnd();
   } catch {
     free = `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB total (free(1) unavailable)`;
   }
-  let version = 'unknown';
-  try {
-    const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = git('status', '--porcelain', '--', 'src', 'views', 'migrations') !== '';
-    version = `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' + uncommitted changes in src/, views/ or migrations/' : ''}`;
-  } catch {
-    // not a git checkout
+  if (!version) {
+    try {
+      const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      const dirty = git('status', '--porcelain', '--', 'src', 'views', 'migrations') !== '';
+      version = `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' + uncommitted changes in src/, views/ or migrations/' : ''}`;
+    } catch {
+      // not a git checkout
+    }
   }
   return {
     lines: [
       `date: ${new Date().toISOString()}`,
-      `tablo: ${version}`,
+      `tablo: ${version ?? 'unknown'}`,
       `nproc: ${os.availableParallelism()} (${os.cpus()[0]?.model ?? 'unknown CPU'})`,
       `node: ${process.version}`,
       `kernel: ${os.type()} ${os.release()}`,
@@ -153,13 +156,14 @@ export function ratioTable(pairs: Array<{ app: Summary; bare: Summary }>): strin
 
 export function runsTable(runs: RunResult[]): string {
   const header =
-    '| # | target | subscribers | last-subscriber p50 (ms) | p99 (ms) | max (ms) | RSS before → after (MiB) | RSS / stream (KiB) | CPU / msg (ms) | complete | dup | missing |\n' +
-    '|---:|---|---:|---:|---:|---:|---|---:|---:|---|---:|---:|';
+    '| # | target | subscribers | last-subscriber p50 (ms) | p99 (ms) | max (ms) | RSS before → after (MiB) | RSS / stream (KiB) | CPU / msg (ms) | complete | dup | missing | other processes while posting (% of a core) |\n' +
+    '|---:|---|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---:|';
   const body = runs.map(
     (r, i) =>
       `| ${i + 1} | ${r.kind} | ${r.scenario.subscribers} | ${fmt(percentile(r.lastLatencies, 50))} | ${fmt(percentile(r.lastLatencies, 99))} | ` +
       `${fmt(percentile(r.lastLatencies, 100))} | ${fmt(r.rssBeforeBytes / 2 ** 20)} → ${fmt(r.rssAfterBytes / 2 ** 20)} | ` +
-      `${fmt(r.rssPerStreamBytes / 1024)} | ${fmt(r.serverCpuMsPerMessage, 2)} | ${r.completeMessages}/${r.scenario.messages} | ${r.duplicates} | ${r.missing} |`,
+      `${fmt(r.rssPerStreamBytes / 1024)} | ${fmt(r.serverCpuMsPerMessage, 2)} | ${r.completeMessages}/${r.scenario.messages} | ${r.duplicates} | ${r.missing} | ` +
+      `${r.postingCpu ? fmt(othersPercent(r.postingCpu), 0) : '—'} |`,
   );
   return [header, ...body].join('\n');
 }

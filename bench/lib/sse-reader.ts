@@ -32,6 +32,8 @@ export type SseHandlers = {
   onFrame: (id: number, event: string, hadData: boolean) => void;
   /** The server ended the body (a zero-size chunk). */
   onEnd: () => void;
+  /** A comment line (`: keep-alive`, `: connected`). */
+  onComment?: () => void;
 };
 
 export class SseReader {
@@ -136,6 +138,7 @@ export class SseReader {
           this.line = Line.Collect;
           this.collected = '';
         } else {
+          if (first === 0x3a /* : */) this.handlers.onComment?.();
           this.line = Line.Skip; // comments, retry:, CR
         }
       }

@@ -73,10 +73,16 @@ export type Deliveries = {
   namedEvents: number;
   endedEarly: number;
   bytes: number;
+  keepAlives: number;
 };
 
 export class SubscriberPool {
   private constructor(private readonly workers: Worker[]) {}
+
+  /** The worker processes (their CPU is the readers'). */
+  get pids(): number[] {
+    return this.workers.flatMap((w) => (w.child.pid === undefined ? [] : [w.child.pid]));
+  }
 
   static async start(count: number): Promise<SubscriberPool> {
     return new SubscriberPool(await Promise.all(Array.from({ length: count }, (_, i) => startWorker(i + 1))));
@@ -130,26 +136,34 @@ export class SubscriberPool {
     return worst;
   }
 
-  /** Polls until every open stream has every message, or `timeoutMs` passes. Answers whether complete. */
-  async waitForDeliveries(timeoutMs: number): Promise<boolean> {
+  /** Deliveries so far, over all workers (`upTo`: only ids 1..upTo are expected). */
+  async status(upTo?: number): Promise<{ delivered: number; expected: number; ended: number; keepAlives: number; open: number }> {
+    const total = { delivered: 0, expected: 0, ended: 0, keepAlives: 0, open: 0 };
+    for (const worker of this.workers) tell(worker, { type: 'status', upTo });
+    for (const worker of this.workers) {
+      const status = await expect(worker, 'status', 5_000);
+      total.delivered += status.delivered;
+      total.expected += status.expected;
+      total.ended += status.ended;
+      total.keepAlives += status.keepAlives;
+      total.open += status.open;
+    }
+    return total;
+  }
+
+  /** Polls until every open stream has every message (ids 1..upTo), or `timeoutMs` passes. Answers whether complete. */
+  async waitForDeliveries(timeoutMs: number, upTo?: number): Promise<boolean> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      let delivered = 0;
-      let expected = 0;
-      for (const worker of this.workers) tell(worker, { type: 'status' });
-      for (const worker of this.workers) {
-        const status = await expect(worker, 'status', 5_000);
-        delivered += status.delivered;
-        expected += status.expected;
-      }
+      const { delivered, expected } = await this.status(upTo);
       if (delivered >= expected) return true;
       if (performance.now() > deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
 
-  async collect(): Promise<Deliveries> {
-    for (const worker of this.workers) tell(worker, { type: 'collect' });
+  async collect(upTo?: number): Promise<Deliveries> {
+    for (const worker of this.workers) tell(worker, { type: 'collect', upTo });
     const reports: DeliveryReport[] = [];
     for (const worker of this.workers) reports.push((await expect(worker, 'report', 30_000)).report);
     const length = reports[0]?.receivedBy.length ?? 0;
@@ -166,6 +180,7 @@ export class SubscriberPool {
       namedEvents: 0,
       endedEarly: 0,
       bytes: 0,
+      keepAlives: 0,
     };
     const earliest = (a: number, b: number) => (Number.isNaN(a) ? b : Number.isNaN(b) ? a : Math.min(a, b));
     const latest = (a: number, b: number) => (Number.isNaN(a) ? b : Number.isNaN(b) ? a : Math.max(a, b));
@@ -179,6 +194,7 @@ export class SubscriberPool {
       merged.namedEvents += report.namedEvents;
       merged.endedEarly += report.endedEarly;
       merged.bytes += report.bytes;
+      merged.keepAlives += report.keepAlives;
       for (let id = 0; id < length; id++) {
         merged.receivedBy[id]! += report.receivedBy[id] ?? 0;
         merged.firstAt[id] = earliest(merged.firstAt[id]!, report.firstAt[id] ?? Number.NaN);

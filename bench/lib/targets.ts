@@ -1,29 +1,47 @@
 /**
  * The servers under test. A target is some server processes (whose memory and CPU are measured),
- * and channels on them: a place subscribers open streams (endpoints) and a way to post one
- * message to it. Adding a target — two app instances on REALTIME_BUS=postgres with the endpoints
- * split between them, or a Socket.IO server — means adding a function here that answers the
- * same shape.
+ * and channels on them: a place subscribers open streams (endpoints) and a way to post messages
+ * to it.
+ *
+ *   app        Tablo, one instance, REALTIME_BUS=memory (the default deployment)
+ *   app-pg     Tablo, one instance, REALTIME_BUS=postgres (LISTEN/NOTIFY with nobody else listening)
+ *   app-2x     Tablo, two instances on one database, REALTIME_BUS=postgres; streams alternate
+ *              between them, posts go through the first
+ *   bare       bench/bare-sse-server.ts: node:http SSE fan-out, the ceiling
+ *   socketio   bench/socketio-server.ts: a Socket.IO room broadcast
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { Browser, Poster, type PostResult } from './http.ts';
+import { projectRoot } from './paths.ts';
 import { onCleanUp, type Server, startServer } from './processes.ts';
 import type { Endpoint } from './protocol.ts';
+
+export type Post = (n: number) => Promise<PostResult>;
 
 export type Channel = {
   /** Subscribers spread over these, round-robin. */
   endpoints: Endpoint[];
   /** Posts message number `n` (1, 2, …) and answers when the server has answered. */
-  post: (n: number) => Promise<PostResult>;
+  post: Post;
+  /**
+   * `count` more ways to post, each on a connection of its own (the app's spread over the poster
+   * sessions), for posting several at a time. `n` only makes bodies and client tokens unique: the
+   * server numbers the messages, and the answer says which number it gave.
+   */
+  posters: (count: number) => Post[];
 };
 
 export type Target = {
-  kind: string;
+  kind: TargetKind;
   /** The server processes: their RSS and CPU are the server's. */
   pids: number[];
+  /** The database the target uses (for its PostgreSQL processes' CPU), if any. */
+  databaseName?: string;
   /** A fresh channel (a tablo, a topic) nobody has used yet. */
   channel: (name: string) => Promise<Channel>;
   /** When a server process has died: which, how, and the end of its output. */
@@ -31,13 +49,18 @@ export type Target = {
   stop: () => Promise<void>;
 };
 
-function deathNotice(server: Server, name: string): string | undefined {
-  const { exitCode, signalCode } = server.child;
-  if (exitCode === null && signalCode === null) return undefined;
-  return `${name} (pid ${server.pid}) exited with ${exitCode ?? signalCode}; its last output:\n${server.output().slice(-3_000)}`;
+function deathNotice(servers: Array<[Server, string]>): string | undefined {
+  const notices = servers.flatMap(([server, name]) => {
+    const { exitCode, signalCode } = server.child;
+    if (exitCode === null && signalCode === null) return [];
+    return [`${name} (pid ${server.pid}) exited with ${exitCode ?? signalCode}; its last output:\n${server.output().slice(-3_000)}`];
+  });
+  return notices.length ? notices.join('\n') : undefined;
 }
 
-export type TargetKind = 'app' | 'bare';
+export const TARGET_KINDS = ['app', 'app-pg', 'app-2x', 'bare', 'socketio'] as const;
+export type TargetKind = (typeof TARGET_KINDS)[number];
+export const isAppKind = (kind: string) => kind.startsWith('app');
 
 const HOST = '127.0.0.1';
 
@@ -47,32 +70,59 @@ export function messageBody(n: number): string {
   return text.repeat(4).slice(0, 200).trim();
 }
 
-/** The bare node:http SSE fan-out (bench/bare-sse-server.ts). */
-export async function startBare(options: ServerOptions = {}): Promise<Target> {
+/** What every target is started with. */
+export type ServerOptions = {
+  /** Extra node arguments for the server processes (profiling: `--cpu-prof`, `--heapsnapshot-signal=SIGUSR2`). */
+  nodeArgs?: string[];
+  /** Keep-alive interval of the servers (app: STREAM_KEEPALIVE_MS; bare: KEEPALIVE_MS; Socket.IO: pingInterval). */
+  keepAliveMs?: number;
+};
+
+export type AppOptions = {
+  /** Distinct signed-in people whose sessions the subscribers use (all members of every channel). */
+  readers: number;
+  /** Where the app's src/ is run from (see appSnapshot); the project itself by default. */
+  appRoot?: string;
+};
+
+/** A server that knows only topics: the bare SSE fan-out or the Socket.IO one. */
+async function startTopicServer(kind: 'bare' | 'socketio', options: ServerOptions): Promise<Target> {
+  const socketio = kind === 'socketio';
+  const keepAlive = options.keepAliveMs === undefined ? {} : socketio ? { PING_INTERVAL_MS: String(options.keepAliveMs) } : { KEEPALIVE_MS: String(options.keepAliveMs) };
   const server = await startServer({
-    name: 'bare SSE server',
-    entry: 'bench/bare-sse-server.ts',
+    name: socketio ? 'Socket.IO server' : 'bare SSE server',
+    entry: socketio ? 'bench/socketio-server.ts' : 'bench/bare-sse-server.ts',
     nodeArgs: options.nodeArgs,
-    env: { ...process.env, PORT: '0', HOST },
+    env: { ...process.env, PORT: '0', HOST, NODE_ENV: 'production', ...keepAlive },
     portFrom: /listening on port (\d+)/,
     timeoutMs: 20_000,
   });
   const posters: Poster[] = [];
+  const poster = () => {
+    const made = new Poster(HOST, server.port);
+    posters.push(made);
+    return made;
+  };
   return {
-    kind: 'bare',
+    kind,
     pids: [server.pid],
-    deathNotice: () => deathNotice(server, 'the bare server'),
+    deathNotice: () => deathNotice([[server, `the ${kind} server`]]),
     channel: async (name) => {
       const topic = encodeURIComponent(name);
-      const poster = new Poster(HOST, server.port);
-      posters.push(poster);
+      const postWith = (made: Poster): Post => (n) =>
+        made.send(`/post?topic=${topic}`, messageBody(n), { 'Content-Type': 'text/plain; charset=utf-8' });
       return {
-        endpoints: [{ host: HOST, port: server.port, path: `/stream?topic=${topic}`, headers: {} }],
-        post: (n) => poster.send(`/post?topic=${topic}`, messageBody(n), { 'Content-Type': 'text/plain; charset=utf-8' }),
+        endpoints: [
+          socketio
+            ? { host: HOST, port: server.port, path: `/socket.io/?EIO=4&transport=websocket&topic=${topic}`, headers: {}, protocol: 'socketio' }
+            : { host: HOST, port: server.port, path: `/stream?topic=${topic}`, headers: {} },
+        ],
+        post: postWith(poster()),
+        posters: (count) => Array.from({ length: count }, () => postWith(poster())),
       };
     },
     stop: async () => {
-      for (const poster of posters) poster.close();
+      for (const made of posters) made.close();
       await server.stop();
     },
   };
@@ -95,7 +145,7 @@ async function withAdmin(work: (client: pg.Client) => Promise<unknown>): Promise
 }
 
 /** A fresh, empty database, dropped at clean-up (or by the answered function). */
-async function createDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+async function createDatabase(): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
   const name = `tablo_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
   await withAdmin((client) => client.query(`CREATE DATABASE ${name}`));
   const drop = onCleanUp(`database ${name}`, () =>
@@ -103,54 +153,76 @@ async function createDatabase(): Promise<{ url: string; drop: () => Promise<void
   );
   const url = new URL(databaseServerUrl());
   url.pathname = `/${name}`;
-  return { url: url.toString(), drop };
+  return { name, url: url.toString(), drop };
 }
 
-export type AppOptions = {
-  /** Distinct signed-in people whose sessions the subscribers use (all members of every channel). */
-  readers: number;
-};
-
-/** What every target is started with. */
-export type ServerOptions = {
-  /** Extra node arguments for the server processes (profiling: `--cpu-prof`, `--heapsnapshot-signal=SIGUSR2`). */
-  nodeArgs?: string[];
-};
+/**
+ * The app as committed at `ref` (a branch, tag or commit), exported to a temporary folder with
+ * the project's node_modules linked in: what is measured does not change while the work tree
+ * does (someone editing src/ during a 15-minute run). Removed at clean-up.
+ */
+export function appSnapshot(ref: string): { root: string; commit: string } {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: projectRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  const commit = git('rev-parse', '--short', `${ref}^{commit}`);
+  const root = mkdtempSync(path.join(os.tmpdir(), `tablo-bench-app-${commit}-`));
+  void onCleanUp(`app snapshot ${root}`, async () => rmSync(root, { recursive: true, force: true }));
+  const archive = execFileSync('git', ['archive', '--format=tar', commit, 'src', 'views', 'static', 'migrations', 'package.json', 'tsconfig.json'], {
+    cwd: projectRoot,
+    maxBuffer: 256 * 2 ** 20,
+  });
+  execFileSync('tar', ['-x', '-C', root], { input: archive });
+  symlinkSync(path.join(projectRoot, 'node_modules'), path.join(root, 'node_modules'), 'dir');
+  return { root, commit };
+}
 
 /**
- * Tablo itself: `node --import tsx src/main.ts` on a fresh database. A poster registers and
- * creates one tablo per channel through the real forms; the readers register too and are added
- * as members through the owner's form. Subscribers use the readers' session cookies in turn.
+ * Tablo itself: `node --import tsx src/main.ts` on a fresh database, one or two instances. A
+ * poster registers and creates one tablo per channel through the real forms; the readers register
+ * too and are added as members through the owner's form. Subscribers use the readers' session
+ * cookies in turn (and, with two instances, alternate between them). Several posters use the
+ * poster's and the readers' sessions in turn, each on a connection of its own.
  */
-export async function startApp(options: AppOptions & ServerOptions): Promise<Target> {
+export async function startApp(kind: 'app' | 'app-pg' | 'app-2x', options: AppOptions & ServerOptions): Promise<Target> {
   const database = await createDatabase();
-  let server: Server;
+  const sessionSecret = randomBytes(32).toString('hex');
+  const instances = kind === 'app-2x' ? 2 : 1;
+  const servers: Server[] = [];
   try {
-    server = await startServer({
-      name: 'Tablo app server',
-      entry: 'src/main.ts',
-      nodeArgs: options.nodeArgs,
-      env: {
-        ...process.env,
-        DATABASE_URL: database.url,
-        PORT: '0',
-        HOST,
-        LOG_LEVEL: 'warn',
-        NODE_ENV: 'production',
-        SESSION_SECRET: randomBytes(32).toString('hex'),
-        DATA_DIR: path.join(os.tmpdir(), `tablo-bench-${process.pid}`),
-        REALTIME_BUS: 'memory',
-      },
-      portFrom: /Tablo is ready at http:\/\/[^:\s]+:(\d+)/,
-      timeoutMs: 60_000,
-    });
+    // One after the other: the first applies the migrations.
+    for (let i = 1; i <= instances; i++) {
+      servers.push(
+        await startServer({
+          name: `Tablo app server${instances > 1 ? ` ${i}` : ''}`,
+          entry: 'src/main.ts',
+          cwd: options.appRoot,
+          nodeArgs: options.nodeArgs,
+          env: {
+            ...process.env,
+            DATABASE_URL: database.url,
+            PORT: '0',
+            HOST,
+            LOG_LEVEL: 'warn',
+            NODE_ENV: 'production',
+            SESSION_SECRET: sessionSecret,
+            DATA_DIR: path.join(os.tmpdir(), `tablo-bench-${process.pid}`),
+            REALTIME_BUS: kind === 'app' ? 'memory' : 'postgres',
+            ...(options.keepAliveMs === undefined ? {} : { STREAM_KEEPALIVE_MS: String(options.keepAliveMs) }),
+          },
+          portFrom: /Tablo is ready at http:\/\/[^:\s]+:(\d+)/,
+          timeoutMs: 60_000,
+        }),
+      );
+    }
   } catch (error) {
+    for (const server of servers) await server.stop();
     await database.drop();
     throw error;
   }
-  const baseUrl = `http://${HOST}:${server.port}`;
+  const [first] = servers as [Server, ...Server[]];
+  const baseUrl = `http://${HOST}:${first.port}`;
 
-  const register = async (name: string): Promise<{ browser: Browser; email: string }> => {
+  type Person = { browser: Browser; email: string };
+  const register = async (name: string): Promise<Person> => {
     const browser = new Browser(baseUrl);
     const email = `${name.toLowerCase().replace(/\W+/g, '-')}.${randomBytes(3).toString('hex')}@bench.test`;
     await browser.get('/register');
@@ -160,52 +232,73 @@ export async function startApp(options: AppOptions & ServerOptions): Promise<Tar
     return { browser, email };
   };
 
-  const poster = await register('Bench Poster');
-  const readers: Array<{ browser: Browser; email: string }> = [];
+  const owner = await register('Bench Poster');
+  const readers: Person[] = [];
   for (let i = 1; i <= options.readers; i++) readers.push(await register(`Bench Reader ${i}`));
-  const posting = new Poster(HOST, server.port);
+  const connections: Poster[] = [];
+  const connection = () => {
+    const made = new Poster(HOST, first.port);
+    connections.push(made);
+    return made;
+  };
 
   return {
-    kind: 'app',
-    pids: [server.pid],
-    deathNotice: () => deathNotice(server, 'the app server'),
+    kind,
+    pids: servers.map((s) => s.pid),
+    databaseName: database.name,
+    deathNotice: () => deathNotice(servers.map((s, i) => [s, `the app server${instances > 1 ? ` ${i + 1}` : ''}`])),
     channel: async (name) => {
-      const created = await poster.browser.post('/tablos', { title: name });
+      const created = await owner.browser.post('/tablos', { title: name });
       const tabloId = Number(/^\/tablos\/(\d+)$/.exec(created.location)?.[1]);
       if (created.status !== 303 || !tabloId) throw new Error(`creating a tablo failed: ${created.status}`);
-      await poster.browser.get(`/tablos/${tabloId}`);
+      await owner.browser.get(`/tablos/${tabloId}`);
       for (const reader of readers) {
-        const added = await poster.browser.post(`/tablos/${tabloId}/members`, { email: reader.email });
+        const added = await owner.browser.post(`/tablos/${tabloId}/members`, { email: reader.email });
         if (added.status !== 303) throw new Error(`adding a member failed: ${added.status} ${added.html.slice(0, 200)}`);
       }
-      await poster.browser.get(`/tablos/${tabloId}/discussion`);
-      const csrf = poster.browser.csrfToken;
-      const cookie = poster.browser.cookieHeader();
+      await owner.browser.get(`/tablos/${tabloId}/discussion`);
       const token = randomBytes(4).toString('hex');
-      const sessions = readers.length ? readers : [poster];
-      return {
-        endpoints: sessions.map((reader) => ({
-          host: HOST,
-          port: server.port,
-          path: `/tablos/${tabloId}/discussion/stream`,
-          headers: { Cookie: reader.browser.cookieHeader() },
-        })),
-        post: (n) =>
-          posting.send(
+      const postAs = (person: Person, made: Poster, label: string): Post => {
+        const csrf = person.browser.csrfToken;
+        const cookie = person.browser.cookieHeader();
+        return (n) =>
+          made.send(
             `/tablos/${tabloId}/discussion/messages`,
-            new URLSearchParams({ _csrf: csrf, body: messageBody(n), client_token: `bench-${token}-${n}` }).toString(),
+            new URLSearchParams({ _csrf: csrf, body: messageBody(n), client_token: `bench-${token}-${label}-${n}` }).toString(),
             { 'Content-Type': 'application/x-www-form-urlencoded', 'HX-Request': 'true', Cookie: cookie },
-          ),
+          );
+      };
+      const sessions = readers.length ? readers : [owner];
+      const everyone = [owner, ...readers];
+      let made = 0;
+      return {
+        // Reader by reader, instance by instance: round-robin alternates instances.
+        endpoints: sessions.flatMap((reader) =>
+          servers.map((server) => ({
+            host: HOST,
+            port: server.port,
+            path: `/tablos/${tabloId}/discussion/stream`,
+            headers: { Cookie: reader.browser.cookieHeader() },
+          })),
+        ),
+        post: postAs(owner, connection(), 'owner'),
+        posters: (count) =>
+          Array.from({ length: count }, () => {
+            const index = made++;
+            return postAs(everyone[index % everyone.length]!, connection(), `p${index}`);
+          }),
       };
     },
     stop: async () => {
-      posting.close();
-      await server.stop();
+      for (const made of connections) made.close();
+      // The second instance first: the first one's shutdown then has no one to notify.
+      for (const server of [...servers].reverse()) await server.stop();
       await database.drop();
     },
   };
 }
 
 export function startTarget(kind: TargetKind, options: AppOptions & ServerOptions): Promise<Target> {
-  return kind === 'app' ? startApp(options) : startBare(options);
+  if (kind === 'bare' || kind === 'socketio') return startTopicServer(kind, options);
+  return startApp(kind, options);
 }
