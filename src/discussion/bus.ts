@@ -3,7 +3,7 @@ import type { Database } from '../db/database.ts';
 import type { Tables } from '../db/schema.ts';
 import type { CloseReason, ReadPosition } from './broker.ts';
 import type { LocalFanout, StreamScope, TabloChange } from './fanout.ts';
-import type { InTransaction, Message } from './messages.ts';
+import type { Message, MessageNotice } from './messages.ts';
 
 export type { StreamScope } from './fanout.ts';
 
@@ -13,8 +13,8 @@ export type { StreamScope } from './fanout.ts';
  * interface for several.
  */
 export interface RealtimeBus {
-  /** Added to the inserting transaction (e.g. a NOTIFY, delivered on commit in commit order). */
-  readonly inTransaction?: InTransaction;
+  /** A NOTIFY sent by the statement that stores a message (delivered on commit, in commit order). */
+  readonly messageNotice?: MessageNotice;
   /** After commit, with the fragment rendered once. Never waits for a socket. */
   messagePosted(message: Message, html: string): void;
   tabloChanged(tabloId: number, change: TabloChange, alsoTell?: number[]): void;

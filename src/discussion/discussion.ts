@@ -22,7 +22,7 @@ export async function postMessage(
   realtime: Realtime,
   input: { tabloId: number; authorId: number; body: string; clientToken: string | undefined },
 ): Promise<{ message: Message; html: string; created: boolean }> {
-  const { message, created } = await storeMessage(db, input, realtime.bus.inTransaction);
+  const { message, created } = await storeMessage(db, input, realtime.bus.messageNotice);
   const html = renderMessage(message);
   if (created) {
     realtime.metrics.messagesPosted.inc();

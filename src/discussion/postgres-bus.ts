@@ -8,7 +8,7 @@ import type { CloseReason, ReadPosition, StreamOwner } from './broker.ts';
 import type { RealtimeBus } from './bus.ts';
 import type { LocalFanout, StreamScope, TabloChange } from './fanout.ts';
 import { renderMessage } from './fragment.ts';
-import { findMessage, type InTransaction, type Message } from './messages.ts';
+import { findMessage, type Message, type MessageNotice } from './messages.ts';
 import type { RealtimeMetrics } from './metrics.ts';
 
 const CHANNEL = 'tablo_events';
@@ -61,10 +61,11 @@ export class PostgresBus implements RealtimeBus {
     await this.listen();
   }
 
-  readonly inTransaction: InTransaction = async (trx, message) => {
-    const notice: Notice = { k: 'message', from: this.instanceId, tablo: message.tabloId, seq: message.seq, id: message.id };
-    await sql`SELECT pg_notify(${CHANNEL}, ${JSON.stringify(notice)})`.execute(trx);
-  };
+  /** Every message's NOTIFY goes out with the statement that stores it: identifiers only. */
+  get messageNotice(): MessageNotice {
+    return { channel: CHANNEL, from: this.instanceId };
+  }
+
 
   messagePosted(message: Message, html: string): void {
     // This instance has the fragment already; the others learn of it from the NOTIFY.
