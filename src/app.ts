@@ -74,7 +74,7 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
   app.use(tabloRoutes(db, deps.realtime));
-  app.use(discussionRoutes(db, deps.realtime, logger));
+  app.use(discussionRoutes(db, deps.realtime));
 
   app.use(pageNotFound);
   app.use(handleErrors(logger));

@@ -151,31 +151,38 @@ describe('many posters, readers coming and going', () => {
   });
 });
 
+/** A raw socket that asks for Ada's stream of a tablo, reads the answer's first bytes, then never reads again. */
+async function openStalledStream(tablo: number): Promise<{ socket: net.Socket; head: string }> {
+  const { port } = new URL(app.url);
+  const socket = net.connect(Number(port), '127.0.0.1');
+  socket.on('error', () => {});
+  const head = await new Promise<string>((resolve, reject) => {
+    socket.once('data', (chunk: Buffer) => {
+      socket.pause();
+      resolve(chunk.toString('latin1'));
+    });
+    socket.once('error', reject);
+    socket.write(
+      [
+        `GET /tablos/${tablo}/discussion/stream?after=0 HTTP/1.1`,
+        `Host: 127.0.0.1:${port}`,
+        'Accept: text/event-stream',
+        `Cookie: tablo.sid=${ada.client.cookie('tablo.sid')}`,
+        '',
+        '',
+      ].join('\r\n'),
+    );
+  });
+  return { socket, head };
+}
+
 describe('a reader that stops reading', () => {
   it('is disconnected even while it is being caught up from the table', async () => {
     const tablo = await createTablo(ada, 'Backlog');
     // ~9 MB stored before the reader comes: more than loopback buffers hold, under the resync limit.
     await postMany(ada, tablo, 450, (i) => `${i} ${'😀'.repeat(4990)}`, 4);
     const baseline = app.realtime.broker.openStreams;
-    const { port } = new URL(app.url);
-    const slow = net.connect(Number(port), '127.0.0.1');
-    slow.on('error', () => {});
-    await new Promise<void>((resolve) => {
-      slow.once('data', () => {
-        slow.pause(); // and never reads again
-        resolve();
-      });
-      slow.write(
-        [
-          `GET /tablos/${tablo}/discussion/stream?after=0 HTTP/1.1`,
-          `Host: 127.0.0.1:${port}`,
-          'Accept: text/event-stream',
-          `Cookie: tablo.sid=${ada.client.cookie('tablo.sid')}`,
-          '',
-          '',
-        ].join('\r\n'),
-      );
-    });
+    const { socket: slow } = await openStalledStream(tablo);
     await eventually(async () => app.realtime.broker.openStreams === baseline + 1, 5_000, 'the stream to open');
     // Its catch-up waits for a socket that never drains; it must give up on the reader.
     await eventually(async () => app.realtime.broker.openStreams === baseline, 30_000, 'the stuck reader to be let go');
@@ -184,34 +191,14 @@ describe('a reader that stops reading', () => {
 
   it('is disconnected once its buffer fills, while a normal reader gets every message in order', async () => {
     const tablo = await createTablo(ada, 'Firehose');
-    const { port } = new URL(app.url);
     const baseline = app.realtime.broker.openStreams;
 
     const normal = await openStream(ada.client, tablo, { after: 0 });
     assert.equal(normal.status, 200);
 
-    // A raw socket that asks for the stream, reads the answer's first bytes, then never reads again.
-    const slow = net.connect(Number(port), '127.0.0.1');
+    const { socket: slow, head } = await openStalledStream(tablo);
     let slowClosed = false;
     slow.on('close', () => (slowClosed = true));
-    slow.on('error', () => {});
-    const head = await new Promise<string>((resolve, reject) => {
-      slow.once('data', (chunk: Buffer) => {
-        slow.pause();
-        resolve(chunk.toString('latin1'));
-      });
-      slow.once('error', reject);
-      slow.write(
-        [
-          `GET /tablos/${tablo}/discussion/stream?after=0 HTTP/1.1`,
-          `Host: 127.0.0.1:${port}`,
-          'Accept: text/event-stream',
-          `Cookie: tablo.sid=${ada.client.cookie('tablo.sid')}`,
-          '',
-          '',
-        ].join('\r\n'),
-      );
-    });
     assert.match(head, /^HTTP\/1\.1 200 /);
     await eventually(async () => app.realtime.broker.openStreams === baseline + 2, 5_000, 'both streams to be counted');
 

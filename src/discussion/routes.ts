@@ -10,11 +10,11 @@ import { renderPage, renderPartial } from '../web/views.ts';
 import { framedMessagesAfter, postMessage, type Realtime } from './discussion.ts';
 import { renderMessage } from './fragment.ts';
 import { MAX_BODY_CHARACTERS, MAX_CLIENT_TOKEN_LENGTH, messagesBefore, PAGE_SIZE } from './messages.ts';
-import { markRead } from './read-state.ts';
 import type { CloseReason, StreamOwner } from './broker.ts';
+import { markRead } from './read-state.ts';
 import { DiscussionStream, EventStream } from './stream.ts';
 
-export function discussionRoutes(db: Database, realtime: Realtime, logger: Logger): Router {
+export function discussionRoutes(db: Database, realtime: Realtime): Router {
   const router = Router();
   const member = requireTabloAccess(db);
 
@@ -84,7 +84,8 @@ export function streamRoutes(db: Database, realtime: Realtime, logger: Logger, s
   });
 
   // A person's own stream, for pages other than a discussion: named events about their tablos
-  // (activity, members, presence). Nothing to replay: pages re-read what they show on reconnect.
+  // (activity, members, tablo, online, read). Nothing to replay: pages re-read what they show
+  // on reconnect.
   router.get('/events', signedIn, (req, res) => {
     const owner = { userId: res.locals.currentUser.id, sessionId: res.locals.sessionId as string };
     EventStream.start(res);
