@@ -20,6 +20,7 @@ import {
   removeMember,
   secondSession,
   Streams,
+  tabloWith,
 } from './support/members.ts';
 import { openStream, type SseStream } from './support/sse.ts';
 
@@ -39,14 +40,6 @@ afterEach(async () => {
   streams.closeAll();
   await eventually(async () => app.realtime.broker.openStreams === 0, 10_000, 'every stream to be closed');
 });
-
-/** A tablo owned by `owner`, with these members added through the form. */
-async function tabloWith(owner: Person, title: string, ...members: Person[]): Promise<number> {
-  const id = await createTablo(owner, title);
-  await owner.client.get(`/tablos/${id}`);
-  await addOk(owner, id, ...members);
-  return id;
-}
 
 const fresh = (name: string) => registerPerson(app.url, name);
 const titleOf = async (person: Person, tabloId: number) => h1((await person.client.get(`/tablos/${tabloId}`)).html);

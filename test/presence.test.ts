@@ -13,6 +13,7 @@ import {
   presentIds,
   secondSession,
   Streams,
+  tabloWith,
   unreadTotal,
 } from './support/members.ts';
 import { openStream, type SseStream } from './support/sse.ts';
@@ -35,13 +36,6 @@ afterEach(async () => {
 });
 
 const fresh = (name: string) => registerPerson(app.url, name);
-
-async function tabloWith(owner: Person, title: string, ...members: Person[]): Promise<number> {
-  const id = await createTablo(owner, title);
-  await owner.client.get(`/tablos/${id}`);
-  await addOk(owner, id, ...members);
-  return id;
-}
 
 /** Closes a stream and waits until the server has let go of it. */
 async function closeTab(stream: SseStream): Promise<void> {

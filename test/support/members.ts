@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Client, type Person } from './client.ts';
+import { Client, createTablo, type Person } from './client.ts';
 import { elementById } from './discussion.ts';
 import { openStream, type SseEvent, type SseStream, type StreamEnd } from './sse.ts';
 
@@ -18,6 +18,14 @@ export async function addOk(owner: Person, tabloId: number, ...people: Person[])
     assert.equal(response.status, 303, `adding ${person.name} answered ${response.status}: ${response.html.slice(0, 300)}`);
     assert.equal(response.headers.get('location'), `/tablos/${tabloId}`);
   }
+}
+
+/** A tablo owned by `owner`, with these members added through the form. */
+export async function tabloWith(owner: Person, title: string, ...members: Person[]): Promise<number> {
+  const id = await createTablo(owner, title);
+  await owner.client.get(`/tablos/${id}`);
+  await addOk(owner, id, ...members);
+  return id;
 }
 
 export const removeMember = (owner: Person, tabloId: number, userId: number, headers: Record<string, string> = {}) =>
