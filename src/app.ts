@@ -8,8 +8,10 @@ import { sessionMiddleware } from './accounts/sessions.ts';
 import { streamSignIn } from './accounts/stream-session.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
-import type { Realtime } from './discussion/discussion.ts';
-import { discussionRoutes, streamRoutes } from './discussion/routes.ts';
+import type { ReadTracker } from './discussion/read-state.ts';
+import { discussionRoutes, discussionStreamRoutes } from './discussion/routes.ts';
+import { homeRoutes, personalStreamRoutes } from './home/routes.ts';
+import type { Live } from './live/live.ts';
 import { htmxDistDir, staticDir } from './paths.ts';
 import { tabloRoutes } from './tablos/routes.ts';
 import { csrf } from './web/csrf.ts';
@@ -26,7 +28,8 @@ export type AppDeps = {
   sessionStore: session.Store;
   sessionSecret: string;
   lifecycle: Lifecycle;
-  realtime: Realtime;
+  live: Live;
+  readTracker: ReadTracker;
 };
 
 export function createApp(deps: AppDeps): express.Express {
@@ -41,9 +44,10 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
   app.use(securityHeaders);
-  app.use(
-    streamRoutes(db, deps.realtime, logger, streamSignIn(db, deps.sessionStore, deps.sessionSecret)),
-  );
+  const discussion = { db, live: deps.live, readTracker: deps.readTracker };
+  const signedInStream = streamSignIn(db, deps.sessionStore, deps.sessionSecret);
+  app.use(discussionStreamRoutes(discussion, signedInStream));
+  app.use(personalStreamRoutes(deps.live, signedInStream));
 
   app.use(metrics.timeRequests);
   app.use(pinoHttp({ logger, autoLogging: { ignore: (req) => /^\/(static|healthz|readyz)/.test(req.url ?? '') } }));
@@ -70,11 +74,12 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(
     accountRoutes(db, {
       // Signing out ends that session's open streams at once (on every instance).
-      onSignOut: (sessionId) => deps.realtime.bus.closeStreams({ sessionId }, 'signed-out'),
+      onSignOut: (sessionId) => deps.live.sessionEnded(sessionId),
     }),
   );
-  app.use(tabloRoutes(db, deps.realtime));
-  app.use(discussionRoutes(db, deps.realtime));
+  app.use(homeRoutes(db, deps.live));
+  app.use(tabloRoutes(db, deps.live));
+  app.use(discussionRoutes(discussion));
 
   app.use(pageNotFound);
   app.use(handleErrors(logger));

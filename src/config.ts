@@ -13,6 +13,7 @@ const environment = z.object({
   REALTIME_BUS: z.enum(['memory', 'postgres']).default('memory'),
   METRICS_TOKEN: z.string().min(1).optional(),
   TRUST_PROXY: z.string().optional(),
+  MAX_STREAMS_PER_USER: z.coerce.number().int().min(0).default(50),
   STREAM_KEEPALIVE_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
@@ -29,6 +30,8 @@ export type Config = {
   metricsToken: string | undefined;
   /** Express's `trust proxy` value: a hop count, or a list of addresses/subnets. */
   trustProxy: number | string | false;
+  /** Open streams one person may hold at once (per instance); 0 = no cap (load tests). */
+  maxStreamsPerUser: number;
   /** How often idle streams get a `: keep-alive` comment (the contract asks for ≤ 20 s). */
   keepAliveMs: number;
   logLevel: z.infer<typeof environment>['LOG_LEVEL'];
@@ -52,6 +55,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     realtimeBus: e.REALTIME_BUS,
     metricsToken: e.METRICS_TOKEN,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    maxStreamsPerUser: e.MAX_STREAMS_PER_USER,
     keepAliveMs: e.STREAM_KEEPALIVE_MS,
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',

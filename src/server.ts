@@ -6,13 +6,9 @@ import { createApp } from './app.ts';
 import type { Config } from './config.ts';
 import { createDatabase, createPool, type Database } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
-import { DiscussionBroker } from './discussion/broker.ts';
-import { MemoryBus } from './discussion/bus.ts';
-import { LocalFanout } from './discussion/fanout.ts';
-import { createRealtimeMetrics } from './discussion/metrics.ts';
-import { PostgresBus } from './discussion/postgres-bus.ts';
-import type { Realtime } from './discussion/discussion.ts';
 import { ReadTracker } from './discussion/read-state.ts';
+import { Live } from './live/live.ts';
+import { liveRules } from './live-rules.ts';
 import { createMetrics } from './web/metrics.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -21,7 +17,8 @@ export type RunningTablo = {
   url: string;
   server: Server;
   db: Database;
-  realtime: Realtime;
+  live: Live;
+  readTracker: ReadTracker;
   /** Stops accepting, lets requests in flight finish, then closes the database pool. */
   stop: () => Promise<void>;
 };
@@ -36,26 +33,22 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
   const sessionStore = createSessionStore(pool);
   const lifecycle = { shuttingDown: false };
   const metrics = createMetrics();
-  const broker = new DiscussionBroker(config.keepAliveMs);
-  const realtimeMetrics = createRealtimeMetrics(metrics.registry, broker);
-  const fanout = new LocalFanout(db, broker, logger, realtimeMetrics);
-  const bus =
-    config.realtimeBus === 'postgres'
-      ? new PostgresBus(databaseUrl, db, fanout, logger, realtimeMetrics)
-      : new MemoryBus(fanout, db);
-  if (bus instanceof PostgresBus) await bus.start();
-  const realtime: Realtime = {
-    broker,
-    fanout,
-    bus,
-    readTracker: new ReadTracker(
-      db,
-      () => broker.readPositions(),
-      (moved) => bus.readAdvanced(moved),
-      (error) => logger.warn({ err: error }, 'saving read positions failed'),
-    ),
-    metrics: realtimeMetrics,
-  };
+  const live = await Live.start({
+    db,
+    databaseUrl,
+    bus: config.realtimeBus,
+    keepAliveMs: config.keepAliveMs,
+    maxStreamsPerUser: config.maxStreamsPerUser,
+    logger,
+    registry: metrics.registry,
+    rules: liveRules(db),
+  });
+  const readTracker = new ReadTracker(
+    db,
+    () => live.readPositions(),
+    (moved) => live.readAdvanced(moved),
+    (error) => logger.warn({ err: error }, 'saving read positions failed'),
+  );
   const app = createApp({
     config,
     db,
@@ -64,7 +57,8 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     sessionStore,
     sessionSecret: loadSessionSecret(config.sessionSecret, config.dataDir),
     lifecycle,
-    realtime,
+    live,
+    readTracker,
   });
   const server = createServer(app);
   await new Promise<void>((resolve, reject) => {
@@ -81,16 +75,15 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeIdleConnections();
       // Streams never end by themselves: tell them to come back soon, then let them go.
-      realtime.broker.shutdown();
+      live.shutdown();
       const forced = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await closed;
       clearTimeout(forced);
-      realtime.broker.stop();
-      await realtime.bus.stop();
-      await realtime.readTracker.stop();
+      await live.stop();
+      await readTracker.stop();
       sessionStore.close();
       await db.destroy();
     })());
 
-  return { url: `http://${shownHost}:${port}`, server, db, realtime, stop };
+  return { url: `http://${shownHost}:${port}`, server, db, live, readTracker, stop };
 }

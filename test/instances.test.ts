@@ -275,7 +275,7 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
       ['Bob on A', await stream(bob, tablo)],
     ];
     const bListeners = async () => (await listenPids()).filter((pid) => pid !== aListener);
-    const reconnects = () => b.realtime.metrics.busReconnects.get().then((m) => m.values[0]?.value ?? 0);
+    const reconnects = () => b.live.metrics.busReconnects.get().then((m) => m.values[0]?.value ?? 0);
     const reconnectsBefore = await reconnects();
 
     // Kill B's listener while two posters on A are at it.
@@ -437,7 +437,7 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
     const adasStream = await stream(ada, tablo);
     await adasStream.waitFor((s) => shows(presenceEvents(s).at(-1)?.data, ada), LONG, 'Ada present on A');
     const bobB = await on(b, bob);
-    const heardOnB = () => b.realtime.metrics.busNotifications.get().then((m) => m.values.find((v) => v.labels.kind === 'presence')?.value ?? 0);
+    const heardOnB = () => b.live.metrics.busNotifications.get().then((m) => m.values.find((v) => v.labels.kind === 'presence')?.value ?? 0);
     for (let attempt = 1; ; attempt++) {
       const bListener = only((await listenPids()).filter((pid) => pid !== aListener));
       await killListeners([aListener]);
@@ -484,7 +484,7 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
     const c = await startTestApp({ databaseUrl: a.databaseUrl, env });
     try {
       const cListener = only((await listenPids()).filter((pid) => !known.includes(pid)));
-      const messages = 'tablo_bus_notifications_total{kind="message"}';
+      const messages = 'tablo_bus_notifications_total{kind="event"}';
       const discussions = 'tablo_open_streams{kind="discussion"}';
       assert.equal(await metric(c, 'tablo_bus_reconnects_total'), 0);
       assert.equal(await metric(c, discussions), 0);

@@ -38,7 +38,7 @@ const discussion = (person: Person, tabloId: number, after?: number) => streams.
 // Every test starts with no stream open on the server, so counts of open streams mean something.
 afterEach(async () => {
   streams.closeAll();
-  await eventually(async () => app.realtime.broker.openStreams === 0, 10_000, 'every stream to be closed');
+  await eventually(async () => app.live.openStreams === 0, 10_000, 'every stream to be closed');
 });
 
 const fresh = (name: string) => registerPerson(app.url, name);

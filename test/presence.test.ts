@@ -32,16 +32,16 @@ const discussion = (person: Person, tabloId: number, after?: number) => streams.
 // Every test starts with no stream open on the server, so counts of open streams mean something.
 afterEach(async () => {
   streams.closeAll();
-  await eventually(async () => app.realtime.broker.openStreams === 0, 10_000, 'every stream to be closed');
+  await eventually(async () => app.live.openStreams === 0, 10_000, 'every stream to be closed');
 });
 
 const fresh = (name: string) => registerPerson(app.url, name);
 
 /** Closes a stream and waits until the server has let go of it. */
 async function closeTab(stream: SseStream): Promise<void> {
-  const before = app.realtime.broker.openStreams;
+  const before = app.live.openStreams;
   stream.close();
-  await eventually(async () => app.realtime.broker.openStreams === before - 1, 10_000, 'the server to see the tab close');
+  await eventually(async () => app.live.openStreams === before - 1, 10_000, 'the server to see the tab close');
 }
 
 const titleOf = (html: string) => /<title>([^<]*)<\/title>/.exec(html)?.[1];
@@ -151,13 +151,13 @@ describe('unread counts', () => {
 
     // A tablo whose discussion is not open is not read by the other one's stream.
     await postOk(ada, elsewhere, 'unseen');
-    await app.realtime.readTracker.flush();
+    await app.readTracker.flush();
     assert.deepEqual(await unread(bob, elsewhere), { badge: 1, total: 1 });
 
     await closeTab(tabs[1]!);
     await postOk(ada, tablo, 'to nobody');
     await postOk(ada, tablo, 'still nobody');
-    await app.realtime.readTracker.flush(); // whatever reading there was is written now
+    await app.readTracker.flush(); // whatever reading there was is written now
     assert.deepEqual(await unread(bob, tablo), { badge: 2, total: 3 });
   });
 

@@ -181,17 +181,17 @@ describe('a reader that stops reading', () => {
     const tablo = await createTablo(ada, 'Backlog');
     // ~9 MB stored before the reader comes: more than loopback buffers hold, under the resync limit.
     await postMany(ada, tablo, 450, (i) => `${i} ${'😀'.repeat(4990)}`, 4);
-    const baseline = app.realtime.broker.openStreams;
+    const baseline = app.live.openStreams;
     const { socket: slow } = await openStalledStream(tablo);
-    await eventually(async () => app.realtime.broker.openStreams === baseline + 1, 5_000, 'the stream to open');
+    await eventually(async () => app.live.openStreams === baseline + 1, 5_000, 'the stream to open');
     // Its catch-up waits for a socket that never drains; it must give up on the reader.
-    await eventually(async () => app.realtime.broker.openStreams === baseline, 30_000, 'the stuck reader to be let go');
+    await eventually(async () => app.live.openStreams === baseline, 30_000, 'the stuck reader to be let go');
     slow.destroy();
   });
 
   it('is disconnected once its buffer fills, while a normal reader gets every message in order', async () => {
     const tablo = await createTablo(ada, 'Firehose');
-    const baseline = app.realtime.broker.openStreams;
+    const baseline = app.live.openStreams;
 
     const normal = await openStream(ada.client, tablo, { after: 0 });
     assert.equal(normal.status, 200);
@@ -200,12 +200,12 @@ describe('a reader that stops reading', () => {
     let slowClosed = false;
     slow.on('close', () => (slowClosed = true));
     assert.match(head, /^HTTP\/1\.1 200 /);
-    await eventually(async () => app.realtime.broker.openStreams === baseline + 2, 5_000, 'both streams to be counted');
+    await eventually(async () => app.live.openStreams === baseline + 2, 5_000, 'both streams to be counted');
 
     // Large messages until the server lets the slow reader go (its kernel buffers hold megabytes first).
     const answers = new Map<number, string>();
     let next = 1;
-    const slowGone = () => app.realtime.broker.openStreams <= baseline + 1;
+    const slowGone = () => app.live.openStreams <= baseline + 1;
     await Promise.all(
       Array.from({ length: 4 }, async () => {
         while (!slowGone() && next <= 4_000) {

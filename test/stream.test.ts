@@ -99,13 +99,13 @@ describe('the stream', () => {
 
   it('lets go of a reader that disconnects', async () => {
     const tablo = await createTablo(ada, 'Coming and going');
-    await eventually(async () => app.realtime.broker.openStreams === open.filter((s) => !s.endedAs).length, 10_000, 'a settled count');
-    const before = app.realtime.broker.openStreams;
+    await eventually(async () => app.live.openStreams === open.filter((s) => !s.endedAs).length, 10_000, 'a settled count');
+    const before = app.live.openStreams;
     const s = await openStream(ada.client, tablo);
     await s.waitFor((x) => x.retries.length > 0);
-    await eventually(async () => app.realtime.broker.openStreams === before + 1, 5_000, 'the stream to be counted');
+    await eventually(async () => app.live.openStreams === before + 1, 5_000, 'the stream to be counted');
     s.close();
-    await eventually(async () => app.realtime.broker.openStreams === before, 10_000, 'the stream to be let go');
+    await eventually(async () => app.live.openStreams === before, 10_000, 'the stream to be let go');
   });
 });
 
@@ -339,7 +339,7 @@ describe('shutting down', () => {
         assert.ok(farewell.fields.includes('retry'), 'the farewell carries a retry line');
         assert.equal(s.retries.length, 2, 'the opening retry and the farewell’s');
       }
-      assert.equal(doomed.realtime.broker.openStreams, 0);
+      assert.equal(doomed.live.openStreams, 0);
     } finally {
       if (!stopped) await doomed.stop();
       await doomed.close();

@@ -1,7 +1,26 @@
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import type { Database } from '../db/database.ts';
 import { wantsFragment } from '../web/errors.ts';
-import { findUserById } from './users.ts';
+import { HttpError } from '../web/errors.ts';
+import { type CurrentUser, findUserById } from './users.ts';
+
+declare global {
+  namespace Express {
+    interface Locals {
+      /** The signed-in person (loadCurrentUser, or streamSignIn for streams). */
+      currentUser?: CurrentUser;
+      /** The session's id, set for streams only (streamSignIn): it never leaves this process. */
+      sessionId?: string;
+    }
+  }
+}
+
+/** The signed-in person, after requireSignIn (or streamSignIn). */
+export function signedInUser(res: Response): CurrentUser {
+  const user = res.locals.currentUser;
+  if (!user) throw new HttpError(401, 'Sign in to continue');
+  return user;
+}
 
 /** Puts the signed-in person, if any, in res.locals.currentUser. */
 export function loadCurrentUser(db: Database): RequestHandler {

@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Database } from '../db/database.ts';
 import type { Tables } from '../db/schema.ts';
 
@@ -16,31 +16,24 @@ export const PAGE_SIZE = 50;
 export const MAX_BODY_CHARACTERS = 5000;
 export const MAX_CLIENT_TOKEN_LENGTH = 64;
 
-/** A NOTIFY to send as part of storing a message: delivered on commit, in commit order. */
-export type MessageNotice = { channel: string; from: string };
-
 /**
  * Stores a message, numbered and committed in one statement. The seq is the tablo's next number,
  * taken by the UPDATE of the tablo row, whose lock lasts only as long as this statement: seq order
  * is commit order, and posts to one tablo queue for microseconds, not round trips. A client_token
  * seen before (same author, same tablo) makes the insert fail on the unique index, which undoes
- * the numbering too; the message stored the first time is answered instead.
+ * the numbering too; the message stored the first time is answered instead. `announce` (the
+ * live engine's, with several instances) is a CTE that tells the others on commit, in commit order.
  */
 export async function storeMessage(
   db: Database,
   input: { tabloId: number; authorId: number; body: string; clientToken: string | undefined },
-  notice?: MessageNotice,
+  announce?: RawBuilder<unknown>,
 ): Promise<{ message: Message; created: boolean }> {
   // A retry is usually a retry: answer it without touching the tablo row.
   const earlier = input.clientToken ? await findByClientToken(db, input) : undefined;
   if (earlier) return { message: earlier, created: false };
-  const notify = notice
-    ? sql`, notified AS (
-        SELECT pg_notify(${notice.channel}, json_build_object(
-          'k', 'message', 'from', ${notice.from}::text, 'tablo', tablo_id, 'seq', seq, 'id', id)::text)
-        FROM inserted)`
-    : sql``;
-  const counted = notice ? sql`, (SELECT count(*) FROM notified) AS notices` : sql``;
+  const notify = announce ?? sql``;
+  const counted = announce ? sql`, (SELECT count(*) FROM notified) AS notices` : sql``;
   try {
     const { rows } = await sql<{ id: number; seq: number; created_at: Date; name: string }>`
       WITH numbered AS (

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
-import type { ReadPosition } from './broker.ts';
+import type { ReadPosition } from '../live/broker.ts';
 
 /** Advances a member's last-read position (never backwards); answers whether it moved. */
 export async function markRead(db: Database, tabloId: number, userId: number, seq: number): Promise<boolean> {

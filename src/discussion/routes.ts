@@ -1,39 +1,39 @@
 import { randomUUID } from 'node:crypto';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
-import type { Logger } from 'pino';
-import { requireSignIn } from '../accounts/current-user.ts';
+import { requireSignIn, signedInUser } from '../accounts/current-user.ts';
 import type { Database } from '../db/database.ts';
-import { requireTabloAccess, type TabloAccess } from '../tablos/policy.ts';
+import { type Live, streamOwner } from '../live/live.ts';
+import { requireTabloAccess, tabloAccess } from '../tablos/policy.ts';
 import { unreadTotal } from '../tablos/tablos.ts';
 import { wantsFragment } from '../web/errors.ts';
 import { renderPage, renderPartial } from '../web/views.ts';
-import { framedMessagesAfter, postMessage, type Realtime } from './discussion.ts';
+import { framedEventsAfter, postMessage } from './discussion.ts';
 import { renderMessage } from './fragment.ts';
 import { MAX_BODY_CHARACTERS, MAX_CLIENT_TOKEN_LENGTH, messagesBefore, PAGE_SIZE } from './messages.ts';
-import type { CloseReason, StreamOwner } from './broker.ts';
-import { markRead } from './read-state.ts';
-import { DiscussionStream, EventStream } from './stream.ts';
+import { markRead, type ReadTracker } from './read-state.ts';
 
-export function discussionRoutes(db: Database, realtime: Realtime): Router {
+export type DiscussionDeps = { db: Database; live: Live; readTracker: ReadTracker };
+
+export function discussionRoutes({ db, live }: DiscussionDeps): Router {
   const router = Router();
   const member = requireTabloAccess(db);
 
   router.get('/tablos/:tabloId/discussion', requireSignIn(), member, async (req, res) => {
-    res.send(await discussionPage(db, realtime, req, res, {}));
+    res.send(await discussionPage(db, live, req, res, {}));
   });
 
   router.post('/tablos/:tabloId/discussion/messages', requireSignIn(), member, async (req, res) => {
-    const access: TabloAccess = res.locals.access;
+    const access = tabloAccess(res);
     const draft = readDraft(req.body);
     if ('error' in draft) {
       res.status(422);
       if (wantsFragment(req)) res.send(renderPartial('composer-error', { error: draft.error }));
-      else res.send(await discussionPage(db, realtime, req, res, { error: draft.error, draft: draft.raw }));
+      else res.send(await discussionPage(db, live, req, res, { error: draft.error, draft: draft.raw }));
       return;
     }
-    const { message, html } = await postMessage(db, realtime, {
+    const { message, html } = await postMessage(db, live, {
       tabloId: access.tablo.id,
-      authorId: res.locals.currentUser.id,
+      authorId: signedInUser(res).id,
       body: draft.body,
       clientToken: draft.clientToken,
     });
@@ -42,7 +42,7 @@ export function discussionRoutes(db: Database, realtime: Realtime): Router {
   });
 
   router.get('/tablos/:tabloId/discussion/messages', requireSignIn('fragment'), member, async (req, res) => {
-    const access: TabloAccess = res.locals.access;
+    const access = tabloAccess(res);
     const before = parseSeq(req.query.before);
     const messages = await messagesBefore(db, access.tablo.id, before || undefined);
     res.type('html').send(
@@ -55,93 +55,67 @@ export function discussionRoutes(db: Database, realtime: Realtime): Router {
 }
 
 /**
- * The two streams: a discussion's, and a person's own. They are mounted ahead of the session,
- * logging and metrics middleware (see streamSignIn), so an open stream holds only what it needs.
+ * The discussion's stream. It is mounted ahead of the session, logging and metrics middleware
+ * (see streamSignIn), so an open stream holds only what it needs.
  */
-export function streamRoutes(db: Database, realtime: Realtime, logger: Logger, signedIn: RequestHandler): Router {
+export function discussionStreamRoutes({ db, live, readTracker }: DiscussionDeps, signedIn: RequestHandler): Router {
   const router = Router();
-  const member = requireTabloAccess(db);
-  const observe = streamObserver(realtime, logger);
-
-  router.get('/tablos/:tabloId/discussion/stream', signedIn, member, async (req, res) => {
-    const access: TabloAccess = res.locals.access;
-    const tabloId = access.tablo.id;
-    const owner = { userId: res.locals.currentUser.id, sessionId: res.locals.sessionId as string, tabloId };
-    const cursor = Math.max(parseSeq(req.query.after), parseSeq(req.get('Last-Event-ID')));
-    DiscussionStream.start(res);
-    const stream = new DiscussionStream(
+  router.get('/tablos/:tabloId/discussion/stream', signedIn, requireTabloAccess(db), async (req, res) => {
+    const tabloId = tabloAccess(res).tablo.id;
+    const owner = streamOwner(signedInUser(res).id, res.locals.sessionId ?? '', tabloId);
+    await live.openDiscussionStream(req, res, {
       owner,
-      res,
-      {
+      cursor: Math.max(parseSeq(req.query.after), parseSeq(req.get('Last-Event-ID'))),
+      source: {
         newestSeq: () => newestSeqFor(db, owner),
-        messagesAfter: (afterSeq, limit) => framedMessagesAfter(db, tabloId, afterSeq, limit),
+        eventsAfter: (afterSeq, limit) => framedEventsAfter(db, tabloId, afterSeq, limit),
       },
-      { ...observe, lastRead: (o, seq) => realtime.readTracker.seen(tabloId, o.userId, seq) },
-    );
-    req.on('close', () => stream.close('client'));
-    logger.info({ stream: 'discussion', ...owner, cursor }, 'stream opened');
-    await stream.open(realtime.broker, cursor);
+      lastRead: (o, seq) => readTracker.seen(tabloId, o.userId, seq),
+    });
   });
-
-  // A person's own stream, for pages other than a discussion: named events about their tablos
-  // (activity, members, tablo, online, read). Nothing to replay: pages re-read what they show
-  // on reconnect.
-  router.get('/events', signedIn, (req, res) => {
-    const owner = { userId: res.locals.currentUser.id, sessionId: res.locals.sessionId as string };
-    EventStream.start(res);
-    const stream = new EventStream(owner, res, observe);
-    req.on('close', () => stream.close('client'));
-    logger.info({ stream: 'personal', ...owner }, 'stream opened');
-    stream.open(realtime.broker);
-  });
-
   return router;
 }
 
-/** Metrics and logs for every stream's life. */
-function streamObserver({ metrics }: Realtime, logger: Logger) {
-  return {
-    written: () => metrics.messagesWritten.inc(),
-    named: () => metrics.namedWritten.inc(),
-    closed: (owner: StreamOwner, reason: CloseReason) => {
-      metrics.streamsClosed.labels(reason).inc();
-      if (reason === 'slow-reader') {
-        metrics.slowReaders.inc();
-        logger.warn({ ...owner, reason }, 'slow reader disconnected');
-      } else {
-        logger.info({ ...owner, reason }, 'stream closed');
-      }
-    },
-  };
-}
-
-/** The tablo's newest seq, if this session still exists and its person is still a member. */
-async function newestSeqFor(db: Database, owner: { userId: number; sessionId: string; tabloId: number }) {
+/**
+ * The tablo's newest seq, or why this reader may no longer see it: its session ended, or its
+ * person is no longer a member.
+ */
+async function newestSeqFor(
+  db: Database,
+  owner: { userId: number; sessionId: string; tabloId?: number },
+): Promise<number | 'signed-out' | 'access-ended'> {
   const row = await db
-    .selectFrom('tablos as t')
-    .innerJoin('tablo_members as m', 'm.tablo_id', 't.id')
-    .select('t.last_seq')
-    .where('t.id', '=', owner.tabloId)
-    .where('m.user_id', '=', owner.userId)
-    .where((eb) => eb.exists(eb.selectFrom('sessions').select('sid').where('sid', '=', owner.sessionId)))
-    .executeTakeFirst();
-  return row?.last_seq;
+    .selectNoFrom((eb) => [
+      eb
+        .exists(eb.selectFrom('sessions').select('sid').where('sid', '=', owner.sessionId).where('expire', '>', new Date()))
+        .as('signed_in'),
+      eb
+        .selectFrom('tablos as t')
+        .innerJoin('tablo_members as m', 'm.tablo_id', 't.id')
+        .select('t.last_seq')
+        .where('t.id', '=', owner.tabloId ?? 0)
+        .where('m.user_id', '=', owner.userId)
+        .as('last_seq'),
+    ])
+    .executeTakeFirstOrThrow();
+  if (!row.signed_in) return 'signed-out';
+  return row.last_seq ?? 'access-ended';
 }
 
 async function discussionPage(
   db: Database,
-  realtime: Realtime,
+  live: Live,
   req: Request,
   res: Response,
   composer: { error?: string; draft?: string },
 ): Promise<string> {
-  const access: TabloAccess = res.locals.access;
+  const access = tabloAccess(res);
   const messages = await messagesBefore(db, access.tablo.id, undefined);
   const newestSeq = messages.at(-1)?.seq ?? 0;
   // Opening the discussion reads it up to what it shows.
-  const userId = res.locals.currentUser.id;
+  const userId = signedInUser(res).id;
   if (newestSeq && (await markRead(db, access.tablo.id, userId, newestSeq))) {
-    realtime.bus.readAdvanced([{ tabloId: access.tablo.id, userId, seq: newestSeq }]);
+    live.readAdvanced([{ tabloId: access.tablo.id, userId, seq: newestSeq }]);
   }
   return renderPage(req, res, 'discussion', {
     pageTitle: access.tablo.title,
@@ -154,7 +128,7 @@ async function discussionPage(
     error: composer.error,
     draft: composer.draft ?? '',
     // Who is here, counting this reader, whose stream is about to open.
-    presence: await realtime.fanout.renderPresence(access.tablo.id, userId),
+    presence: await live.renderPresence(access.tablo.id, userId),
     unreadTotal: await unreadTotal(db, userId),
   });
 }

@@ -1,10 +1,26 @@
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import type { Database } from '../db/database.ts';
 import type { MemberRole } from '../db/schema.ts';
 import { HttpError, notFound } from '../web/errors.ts';
 import { parseId } from '../web/ids.ts';
 
 export type TabloAccess = { tablo: { id: number; title: string; ownerId: number; lastSeq: number }; role: MemberRole };
+
+declare global {
+  namespace Express {
+    interface Locals {
+      /** The signed-in person's access to the tablo of the route (requireTabloAccess). */
+      access?: TabloAccess;
+    }
+  }
+}
+
+/** The tablo of the route and the signed-in person's role in it, after requireTabloAccess. */
+export function tabloAccess(res: Response): TabloAccess {
+  const access = res.locals.access;
+  if (!access) throw notFound();
+  return access;
+}
 
 /**
  * The one access rule: a person may see a tablo when they are a member of it (its owner is a
@@ -30,7 +46,7 @@ export function mayManage(access: TabloAccess): boolean {
  * member can see the tablo, so 403 reveals nothing that 404 would hide, and says what is wrong.
  */
 export const requireOwner: RequestHandler = (_req, res, next) => {
-  if (mayManage(res.locals.access)) return next();
+  if (mayManage(tabloAccess(res))) return next();
   next(new HttpError(403, 'Only the owner can do that', 'Managing members, renaming and deleting a tablo are up to its owner.'));
 };
 

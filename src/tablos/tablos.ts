@@ -1,7 +1,19 @@
 import { sql, type Transaction } from 'kysely';
+import { z } from 'zod';
 import { findUserByEmail } from '../accounts/users.ts';
 import type { Database } from '../db/database.ts';
 import type { MemberRole, Tables } from '../db/schema.ts';
+import type { Live } from '../live/live.ts';
+import { isOneLineText } from '../web/text.ts';
+
+export const tabloTitle = z.object({
+  title: z
+    .string()
+    .trim()
+    .min(1, 'Give your tablo a title.')
+    .max(120, 'Keep the title to 120 characters.')
+    .refine(isOneLineText, 'Use only printable characters in the title.'),
+});
 
 export type TabloSummary = {
   id: number;
@@ -14,9 +26,11 @@ export type TabloSummary = {
 
 const SNIPPET_CHARACTERS = 120;
 
+// The domain verbs: each runs its transaction, then announces what changed to the open pages.
+
 /** Creates a tablo with its owner as its first member. */
-export async function createTablo(db: Database, ownerId: number, title: string): Promise<number> {
-  return db.transaction().execute(async (trx) => {
+export async function createTablo(db: Database, live: Live, ownerId: number, title: string): Promise<number> {
+  const id = await db.transaction().execute(async (trx) => {
     const { id } = await trx
       .insertInto('tablos')
       .values({ title, owner_id: ownerId })
@@ -25,17 +39,41 @@ export async function createTablo(db: Database, ownerId: number, title: string):
     await trx.insertInto('tablo_members').values({ tablo_id: id, user_id: ownerId, role: 'owner' }).execute();
     return id;
   });
+  live.tabloChanged(id, 'members');
+  return id;
 }
 
-export async function renameTablo(db: Database, tabloId: number, title: string): Promise<void> {
+export async function renameTablo(db: Database, live: Live, tabloId: number, title: string): Promise<void> {
   await db.updateTable('tablos').set({ title }).where('id', '=', tabloId).execute();
+  live.tabloChanged(tabloId, 'renamed');
 }
 
-/** Deletes a tablo with its members and messages (in the caller's transaction); answers who were its members. */
-export async function deleteTablo(trx: Transaction<Tables>, tabloId: number): Promise<number[]> {
-  const members = await memberIds(trx, tabloId);
-  await trx.deleteFrom('tablos').where('id', '=', tabloId).execute();
-  return members;
+/** Deletes a tablo with its members and messages; every open discussion of it ends. */
+export async function deleteTablo(live: Live, tabloId: number): Promise<void> {
+  const members = await live.revokeWith({ tabloId }, 'access-ended', async (trx) => {
+    const members = await memberIds(trx, tabloId);
+    await trx.deleteFrom('tablos').where('id', '=', tabloId).execute();
+    return members;
+  });
+  live.tabloChanged(tabloId, 'deleted', members);
+}
+
+/**
+ * A member (never the owner) leaves or is removed: their open discussion of this tablo ends, and
+ * they learn that it did. Answers whether someone was a member.
+ */
+export async function removeMember(live: Live, tabloId: number, userId: number): Promise<boolean> {
+  const removed = await live.revokeWith({ userId, tabloId }, 'access-ended', async (trx) => {
+    const result = await trx
+      .deleteFrom('tablo_members')
+      .where('tablo_id', '=', tabloId)
+      .where('user_id', '=', userId)
+      .where('role', '=', 'member')
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  });
+  if (removed) live.tabloChanged(tabloId, 'members', [userId]);
+  return removed;
 }
 
 /**
@@ -115,6 +153,7 @@ export async function memberIds(db: Pick<Database, 'selectFrom'>, tabloId: numbe
 /** Adds an existing account as a member; says why not otherwise. */
 export async function addMember(
   db: Database,
+  live: Live,
   tabloId: number,
   email: string,
 ): Promise<{ userId: number } | { error: string }> {
@@ -127,16 +166,6 @@ export async function addMember(
     .returning('user_id')
     .executeTakeFirst();
   if (!added) return { error: 'That person is already a member.' };
+  live.tabloChanged(tabloId, 'members');
   return { userId: user.id };
-}
-
-/** Removes a member (never the owner); answers whether someone was removed. */
-export async function removeMember(db: Database | Transaction<Tables>, tabloId: number, userId: number): Promise<boolean> {
-  const result = await db
-    .deleteFrom('tablo_members')
-    .where('tablo_id', '=', tabloId)
-    .where('user_id', '=', userId)
-    .where('role', '=', 'member')
-    .executeTakeFirst();
-  return result.numDeletedRows > 0n;
 }

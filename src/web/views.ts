@@ -2,6 +2,15 @@ import type { Request, Response } from 'express';
 import { Eta } from 'eta';
 import { viewsDir } from '../paths.ts';
 
+declare global {
+  namespace Express {
+    interface Locals {
+      /** A CSRF token chosen ahead of rendering (the layout's meta tag and forms use it). */
+      csrfToken?: string;
+    }
+  }
+}
+
 // Eta escapes `<%= %>` by default; `<%~ %>` is used only for already-rendered partials.
 // Templates are compiled once and cached: rendering the message fragment must stay cheap.
 const eta = new Eta({ views: viewsDir, cache: true, autoTrim: false });

@@ -1,6 +1,7 @@
-import type { Response } from 'express';
-import type { CloseReason, DiscussionBroker, StreamOwner, Subscriber } from './broker.ts';
-import { KEEP_ALIVE, type LiveMessage, namedFrame, OPENING } from './sse.ts';
+import type { ServerResponse } from 'node:http';
+import type { Broker, StreamOwner, Subscriber } from './broker.ts';
+import type { CloseReason } from './events.ts';
+import { KEEP_ALIVE, type LiveEvent, namedFrame, OPENING } from './sse.ts';
 
 /** More than this many messages to replay: the client reloads instead (`event: resync`). */
 export const MAX_REPLAY = 500;
@@ -17,15 +18,32 @@ const BACKFILL_BATCH = 100;
 const BACKFILL_HIGH_WATER = MAX_BUFFERED_BYTES / 4;
 const DRAIN_TIMEOUT_MS = 10_000;
 
+/**
+ * Where a discussion stream reads the log: the seam between the stream's ordering rules and the
+ * table (tests give it an array).
+ */
 export type MessageSource = {
-  /** The tablo's newest seq, or undefined when this reader may no longer see it. */
-  newestSeq: () => Promise<number | undefined>;
-  /** Committed messages with seq > afterSeq, oldest first, framed. */
-  messagesAfter: (afterSeq: number, limit: number) => Promise<LiveMessage[]>;
+  /** The tablo's newest seq, or why this reader may no longer see it. Throws when the database does not answer. */
+  newestSeq: () => Promise<number | 'signed-out' | 'access-ended'>;
+  /** Committed change events with seq > afterSeq, oldest first, framed. */
+  eventsAfter: (afterSeq: number, limit: number) => Promise<LiveEvent[]>;
 };
 
+/** What a stream writes to: an HTTP response, or anything else with a socket's manners. */
+export interface StreamSink {
+  /** Sends the headers and the opening lines. */
+  start(): void;
+  write(chunk: string | Buffer): boolean;
+  end(): void;
+  destroy(): void;
+  readonly writableLength: number;
+  readonly destroyed: boolean;
+  on(event: 'drain' | 'close', listener: () => void): unknown;
+  off(event: 'drain' | 'close', listener: () => void): unknown;
+}
+
 export type StreamHooks = {
-  written?: (owner: StreamOwner, message: LiveMessage) => void;
+  written?: (owner: StreamOwner, event: LiveEvent) => void;
   named?: () => void;
   closed?: (owner: StreamOwner, reason: CloseReason) => void;
   /** A closing discussion stream's read position that was not taken yet (see takeReadPosition). */
@@ -46,54 +64,70 @@ const FAREWELLS: Partial<Record<CloseReason, string>> = {
  */
 export class EventStream implements Subscriber {
   protected closed = false;
+  /** Why it closed, once it has. */
+  closedAs: CloseReason | undefined;
+  /** Whether the headers have gone out: before that, nothing may be written. */
+  private started = false;
+  /** Named events that arrived before the headers went out. */
+  private early: string[] = [];
   protected unsubscribe: () => void = () => {};
 
   constructor(
     readonly owner: StreamOwner,
-    protected readonly res: Response,
+    protected readonly res: StreamSink,
     protected readonly hooks: StreamHooks = {},
   ) {}
 
-  static start(res: Response): void {
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      // no-transform keeps any compression layer from buffering the stream
-      'Cache-Control': 'no-cache, no-transform',
-      'X-Accel-Buffering': 'no',
-    });
-    res.flushHeaders();
-    res.socket?.setNoDelay(true);
-    res.write(OPENING);
-  }
-
-  /** A personal stream: subscribe, and it is live (what it shows is re-read on reconnect). */
-  open(broker: DiscussionBroker): void {
+  /** A personal stream: headers, then subscribe, and it is live (pages re-read what they show on reconnect). */
+  open(broker: Broker): void {
+    this.begin();
     this.unsubscribe = broker.subscribe(this);
   }
 
-  deliver(_message: LiveMessage): void {}
+  deliver(_event: LiveEvent): void {}
 
   notify(frame: string): void {
+    if (!this.started) {
+      if (!this.closed) this.early.push(frame);
+      return;
+    }
     this.send(frame);
     this.hooks.named?.();
   }
 
   keepAlive(): void {
-    this.send(KEEP_ALIVE);
+    if (this.started) this.send(KEEP_ALIVE);
   }
 
+  /**
+   * Ends the stream. Before its headers went out nothing is written: whoever opened it answers
+   * with a status that says why (see closedAs).
+   */
   close(reason: CloseReason): void {
     if (this.closed) return;
     this.closed = true;
+    this.closedAs = reason;
+    this.early = [];
     this.unsubscribe();
-    const farewell = FAREWELLS[reason];
-    if (reason === 'slow-reader' || reason === 'error' || this.res.destroyed) {
-      this.res.destroy();
-    } else {
-      if (farewell) this.res.write(farewell);
-      this.res.end();
+    if (this.started) {
+      const farewell = FAREWELLS[reason];
+      if (reason === 'slow-reader' || reason === 'error' || this.res.destroyed) {
+        this.res.destroy();
+      } else {
+        if (farewell) this.res.write(farewell);
+        this.res.end();
+      }
     }
     this.hooks.closed?.(this.owner, reason);
+  }
+
+  /** Headers and the opening lines (the sink's start), then whatever named events waited. */
+  protected begin(): void {
+    this.res.start();
+    this.started = true;
+    const early = this.early;
+    this.early = [];
+    for (const frame of early) this.notify(frame);
   }
 
   protected send(chunk: string | Buffer): void {
@@ -101,6 +135,23 @@ export class EventStream implements Subscriber {
     this.res.write(chunk);
     if (this.res.writableLength > MAX_BUFFERED_BYTES) this.close('slow-reader');
   }
+}
+
+/** An HTTP response as a stream's sink: `start` sends the SSE headers and opening lines. */
+export function responseSink(res: ServerResponse): StreamSink {
+  return Object.assign(res, {
+    start() {
+      res.writeHead(200, {
+        'Content-Type': 'text/event-stream; charset=utf-8',
+        // no-transform keeps any compression layer from buffering the stream
+        'Cache-Control': 'no-cache, no-transform',
+        'X-Accel-Buffering': 'no',
+      });
+      res.flushHeaders();
+      res.socket?.setNoDelay(true);
+      res.write(OPENING);
+    },
+  });
 }
 
 /**
@@ -112,7 +163,7 @@ export class EventStream implements Subscriber {
 export class DiscussionStream extends EventStream {
   private lastSent = 0;
   private catchingUp = true;
-  private pending: LiveMessage[] = [];
+  private pending: LiveEvent[] = [];
   /** The newest message written, and the newest read position handed out (takeReadPosition). */
   private lastWritten = 0;
   private readTaken = 0;
@@ -123,7 +174,7 @@ export class DiscussionStream extends EventStream {
 
   constructor(
     owner: StreamOwner,
-    res: Response,
+    res: StreamSink,
     private readonly source: MessageSource,
     hooks: StreamHooks = {},
   ) {
@@ -131,32 +182,37 @@ export class DiscussionStream extends EventStream {
   }
 
   /**
-   * Subscribe first, then backfill from the table, then go live. Access is checked again once
-   * subscribed: a removal or sign-out that landed between the route's check and the subscription
-   * would otherwise miss this stream.
+   * Subscribe first, then read the newest seq, then send the headers, backfill from the table and
+   * go live. The access check in the newest-seq read runs once subscribed: a removal or sign-out
+   * that landed between the route's check and the subscription would otherwise miss this stream.
+   * Before the headers go out, a database that does not answer, a session that ended or access
+   * that ended closes the stream unstarted (closedAs says why) and the caller answers a status.
    */
-  override async open(broker: DiscussionBroker, cursor = 0): Promise<void> {
+  override async open(broker: Broker, cursor = 0): Promise<void> {
     this.unsubscribe = broker.subscribe(this);
+    let newest: number | 'signed-out' | 'access-ended';
     try {
-      const newest = await this.source.newestSeq();
-      if (newest === undefined) {
-        this.close('access-ended');
-        return;
-      }
-      if (newest - cursor > MAX_REPLAY || cursor > newest) {
-        this.send(namedFrame('resync', '', { id: newest }));
-        this.lastSent = newest;
-      } else {
-        this.lastSent = cursor;
-      }
+      newest = await this.source.newestSeq();
     } catch {
       this.close('error');
       return;
     }
+    if (this.closed) return;
+    if (typeof newest !== 'number') {
+      this.close(newest);
+      return;
+    }
+    this.begin();
+    if (newest - cursor > MAX_REPLAY || cursor > newest) {
+      this.send(namedFrame('resync', '', { id: newest }));
+      this.lastSent = newest;
+    } else {
+      this.lastSent = cursor;
+    }
     await this.catchUp();
   }
 
-  override deliver(message: LiveMessage): void {
+  override deliver(message: LiveEvent): void {
     if (this.closed) return;
     if (message.seq > this.highestDelivered) this.highestDelivered = message.seq;
     if (this.catchingUp) {
@@ -171,6 +227,12 @@ export class DiscussionStream extends EventStream {
     }
     this.pending.push(message);
     void this.catchUp();
+  }
+
+  reached(seq: number): void {
+    if (this.closed || seq <= this.highestDelivered) return;
+    this.highestDelivered = seq;
+    if (!this.catchingUp && seq > this.lastSent) void this.catchUp();
   }
 
   override close(reason: CloseReason): void {
@@ -195,7 +257,7 @@ export class DiscussionStream extends EventStream {
       for (;;) {
         // Everything delivered so far was committed before this read starts, so the read sees it.
         const deliveredBefore = this.highestDelivered;
-        const batch = await this.source.messagesAfter(this.lastSent, BACKFILL_BATCH);
+        const batch = await this.source.eventsAfter(this.lastSent, BACKFILL_BATCH);
         if (this.closed) return;
         for (const message of batch) if (!(await this.writeCatchingUp(message))) return;
         if (batch.length === BACKFILL_BATCH) continue;
@@ -235,7 +297,7 @@ export class DiscussionStream extends EventStream {
    * A write while catching up: the stream sends a backlog of its own making, so it waits for the
    * socket to drain rather than taking the reader for a slow one. Answers false once closed.
    */
-  private async writeCatchingUp(message: LiveMessage): Promise<boolean> {
+  private async writeCatchingUp(message: LiveEvent): Promise<boolean> {
     if (this.closed) return false;
     if (message.seq <= this.lastSent) return true;
     this.lastSent = this.lastWritten = message.seq;
@@ -268,7 +330,7 @@ export class DiscussionStream extends EventStream {
     });
   }
 
-  private write(message: LiveMessage): void {
+  private write(message: LiveEvent): void {
     if (this.closed) return;
     this.lastSent = this.lastWritten = message.seq;
     this.send(message.frame);

@@ -1,10 +1,10 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { DiscussionBroker } from './broker.ts';
+import type { Broker } from './broker.ts';
 
 export type RealtimeMetrics = ReturnType<typeof createRealtimeMetrics>;
 
 /** What the realtime side does, for Prometheus. Hot-path children are bound once, not per event. */
-export function createRealtimeMetrics(registry: Registry, broker: DiscussionBroker) {
+export function createRealtimeMetrics(registry: Registry, broker: Broker) {
   new Gauge({
     name: 'tablo_open_streams',
     help: 'Open SSE streams, by kind (discussion, personal)',

@@ -1,15 +1,21 @@
-import type { LiveMessage } from './sse.ts';
+import type { CloseReason } from './events.ts';
+import type { LiveEvent } from './sse.ts';
 
-/** Whose stream this is; `tabloId` is set for a discussion stream, unset for a person's own stream. */
-export type StreamOwner = { userId: number; sessionId: string; tabloId?: number };
-export type CloseReason = 'client' | 'signed-out' | 'access-ended' | 'shutdown' | 'slow-reader' | 'error';
+/**
+ * Whose stream this is; `tabloId` is set for a discussion stream, unset for a person's own stream.
+ * `sessionId` never leaves this process: logs, metrics and bus payloads name a session by its
+ * `sessionKey` (a hash).
+ */
+export type StreamOwner = { userId: number; sessionId: string; sessionKey: string; tabloId?: number };
 
 export interface Subscriber {
   readonly owner: StreamOwner;
-  /** A discussion message. Called synchronously by publish: must not wait, must not throw. */
-  deliver(message: LiveMessage): void;
+  /** A change event of the tablo's log. Called synchronously by publish: must not wait, must not throw. */
+  deliver(event: LiveEvent): void;
   /** A named event for this person (unread, members, presence…). Same rules as deliver. */
   notify(frame: string): void;
+  /** The tablo's log has reached this seq (told after notices were missed): read up to it. */
+  reached?(seq: number): void;
   keepAlive(): void;
   close(reason: CloseReason): void;
   /** A discussion stream's newest seq written since last asked, if any: what its reader has read. */
@@ -26,7 +32,7 @@ const KEEP_ALIVE_MS = 15_000;
  * socket; each subscriber bounds its own buffering. It knows every open stream, so it can close
  * those of a session, of a member of a tablo, of a tablo, or all of them.
  */
-export class DiscussionBroker {
+export class Broker {
   private readonly topics = new Map<number, Set<Subscriber>>();
   private readonly people = new Map<number, Set<Subscriber>>();
   /** tablo → person → how many of their tabs have its discussion open. */
@@ -36,9 +42,11 @@ export class DiscussionBroker {
   private shuttingDown = false;
   private readonly ticker: NodeJS.Timeout;
   /** Called when the set of people with a discussion open changes (a first tab opens, a last closes). */
-  onPresenceChange: (tabloId: number) => void = () => {};
+  private readonly onPresenceChange: (tabloId: number) => void;
 
-  constructor(keepAliveMs = KEEP_ALIVE_MS) {
+  constructor(options: { keepAliveMs?: number; onPresenceChange?: (tabloId: number) => void } = {}) {
+    const keepAliveMs = options.keepAliveMs ?? KEEP_ALIVE_MS;
+    this.onPresenceChange = options.onPresenceChange ?? (() => {});
     // One timer for all streams rather than one per stream.
     this.ticker = setInterval(() => this.each((s) => s.keepAlive()), keepAliveMs);
     this.ticker.unref();
@@ -72,10 +80,20 @@ export class DiscussionBroker {
     };
   }
 
-  publish(tabloId: number, message: LiveMessage): void {
+  publish(tabloId: number, event: LiveEvent): void {
     const topic = this.topics.get(tabloId);
     if (!topic) return;
-    for (const subscriber of topic) subscriber.deliver(message);
+    for (const subscriber of topic) subscriber.deliver(event);
+  }
+
+  /** Every discussion stream of a tablo learns that its log has reached `seq`. */
+  reached(tabloId: number, seq: number): void {
+    for (const subscriber of this.topics.get(tabloId) ?? []) subscriber.reached?.(seq);
+  }
+
+  /** How many streams this person has open here. */
+  streamsOf(userId: number): number {
+    return this.people.get(userId)?.size ?? 0;
   }
 
   /** A named event to every discussion stream of a tablo. */

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
-import type { LocalFanout } from '../discussion/fanout.ts';
 import { renderMessage } from '../discussion/fragment.ts';
-import { listTablosOf } from './tablos.ts';
+import type { Live } from '../live/live.ts';
+import { listTablosOf } from '../tablos/tablos.ts';
 
 const LATEST_SHOWN = 8;
 
@@ -10,13 +10,13 @@ const LATEST_SHOWN = 8;
  * The home view (/tablos): a person's tablos with unread counts and latest messages, the latest
  * messages across all of them, and a few figures about their day.
  */
-export async function homeView(db: Database, fanout: LocalFanout, userId: number) {
+export async function homeView(db: Database, live: Live, userId: number) {
   const tablos = await listTablosOf(db, userId);
   const ids = tablos.map((t) => t.id);
   const [latest, today, online] = await Promise.all([
     latestAcross(db, ids),
     messagesToday(db, ids),
-    onlineIn(fanout, ids, userId),
+    onlineIn(live, ids, userId),
   ]);
   const titles = new Map(tablos.map((t) => [t.id, t.title]));
   return {
@@ -61,8 +61,8 @@ async function messagesToday(db: Database, tabloIds: number[]): Promise<number> 
 }
 
 /** Other people with one of these tablos' discussions open right now. */
-async function onlineIn(fanout: LocalFanout, tabloIds: number[], userId: number): Promise<number> {
-  const present = await Promise.all(tabloIds.map((id) => fanout.whoIsHere(id)));
+async function onlineIn(live: Live, tabloIds: number[], userId: number): Promise<number> {
+  const present = await Promise.all(tabloIds.map((id) => live.whoIsHere(id)));
   const people = new Set(present.flat());
   people.delete(userId);
   return people.size;

@@ -1,0 +1,143 @@
+import type { Logger } from 'pino';
+import type { Broker, ReadPosition, StreamOwner } from './broker.ts';
+import type { CloseReason, TabloChange } from './events.ts';
+import type { RealtimeMetrics } from './metrics.ts';
+import { changeFrame, namedFrame } from './sse.ts';
+
+/**
+ * Which open streams to close: a session's (named by its key, a hash), a member's (in one tablo
+ * or all), or a tablo's.
+ */
+export type StreamScope = { sessionKey: string } | { userId: number; tabloId?: number } | { tabloId: number };
+
+/** A change event of a tablo's log, rendered once. */
+export type ChangeEvent = { tabloId: number; seq: number; html: string };
+
+/**
+ * What the engine asks of the features, given once when it is built: it knows nothing of tablos'
+ * rules, sessions or messages beyond these answers.
+ */
+export interface LiveRules {
+  /** Who may hear about a tablo: its members. */
+  membersOf(tabloId: number): Promise<number[]>;
+  /** The presence list of a discussion, as HTML, for these people (the same for every viewer). */
+  renderPresence(userIds: number[]): Promise<string>;
+  /** A change event by the id of the message it changed, in its current state (events heard from other instances). */
+  loadChange(messageId: number): Promise<ChangeEvent | undefined>;
+  /** The newest seq of each of these tablos' logs. */
+  newestSeqs(tabloIds: number[]): Promise<Map<number, number>>;
+  /** Of these stream owners, those that may no longer stream, and why. */
+  revoked(owners: StreamOwner[]): Promise<Map<StreamOwner, 'signed-out' | 'access-ended'>>;
+}
+
+/** Who has a tablo's discussion open: on this instance, or on every instance. */
+export type WhoIsHere = (tabloId: number) => Promise<number[]>;
+
+const PRESENCE_COALESCE_MS = 150;
+
+/**
+ * Everything that reaches the streams open on this instance. A bus calls it: the in-process bus
+ * directly, the Postgres bus when a notification arrives. Change events go to the tablo's
+ * discussion streams; people's other streams (lists, other discussions) get small named events —
+ * only people who are members of the tablo at that moment.
+ */
+export class LocalFanout {
+  private readonly presenceDue = new Set<number>();
+  private presenceTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly broker: Broker,
+    private readonly rules: LiveRules,
+    readonly whoIsHere: WhoIsHere,
+    private readonly logger: Logger,
+    private readonly metrics: RealtimeMetrics,
+  ) {}
+
+  change(event: ChangeEvent): void {
+    const started = performance.now();
+    this.broker.publish(event.tabloId, changeFrame(event.seq, event.html));
+    // Publishing writes to every live stream before it returns: this is publish-to-write for all.
+    this.metrics.publishToWrite.observe((performance.now() - started) / 1000);
+    const activity = namedFrame('activity', JSON.stringify({ tablo: event.tabloId, seq: event.seq }));
+    this.tellMembers(event.tabloId, activity, [], event.tabloId);
+  }
+
+  tabloChanged(tabloId: number, change: TabloChange, alsoTell: number[] = []): void {
+    this.tellMembers(tabloId, namedFrame(change === 'members' ? 'members' : 'tablo', JSON.stringify({ tablo: tabloId, change })), alsoTell);
+  }
+
+  /** Something about these people themselves changed (an invitation…): their pages re-read. */
+  peopleChanged(userIds: number[], what: string): void {
+    this.broker.notifyPeople(userIds, namedFrame('personal', JSON.stringify({ change: what })));
+  }
+
+  /** A person read further: their other pages (lists, titles) count less now. */
+  readAdvanced(positions: Pick<ReadPosition, 'tabloId' | 'userId'>[]): void {
+    for (const { tabloId, userId } of positions) {
+      this.broker.notifyPeople([userId], namedFrame('read', JSON.stringify({ tablo: tabloId })), tabloId);
+    }
+  }
+
+  closeStreams(scope: StreamScope, reason: CloseReason): void {
+    this.broker.closeStreams((owner) => matchesScope(scope, owner), reason);
+  }
+
+  /**
+   * Reads again whether each open stream may still stream (its session exists, its person is
+   * still a member) and closes those that may not. Only the streams open when it starts are
+   * judged: one that opens meanwhile checks its own access.
+   */
+  async closeRevokedStreams(): Promise<void> {
+    const owners = this.broker.owners();
+    if (owners.length === 0) return;
+    const revoked = await this.rules.revoked(owners);
+    for (const reason of ['signed-out', 'access-ended'] as const) {
+      this.broker.closeStreams((owner) => revoked.get(owner) === reason, reason);
+    }
+  }
+
+  /** Many arrivals at once (a page of tabs reconnecting) make one update, not one each. */
+  presenceChanged(tabloId: number): void {
+    this.presenceDue.add(tabloId);
+    this.presenceTimer ??= setTimeout(() => {
+      this.presenceTimer = undefined;
+      const due = [...this.presenceDue];
+      this.presenceDue.clear();
+      for (const id of due) void this.sendPresence(id);
+    }, PRESENCE_COALESCE_MS);
+  }
+
+  async renderPresence(tabloId: number, alsoHere?: number): Promise<string> {
+    const ids = new Set(await this.whoIsHere(tabloId));
+    if (alsoHere !== undefined) ids.add(alsoHere);
+    return this.rules.renderPresence([...ids]);
+  }
+
+  stop(): void {
+    clearTimeout(this.presenceTimer);
+  }
+
+  private async sendPresence(tabloId: number): Promise<void> {
+    try {
+      this.broker.notifyTablo(tabloId, namedFrame('presence', await this.renderPresence(tabloId)));
+      this.tellMembers(tabloId, namedFrame('online', JSON.stringify({ tablo: tabloId })), [], tabloId);
+    } catch (error) {
+      this.logger.warn({ err: error, tabloId }, 'presence update failed');
+    }
+  }
+
+  /** Only members learn about a tablo; the query runs only when someone could be told. */
+  private tellMembers(tabloId: number, frame: string, alsoTell: number[], exceptTabloId?: number): void {
+    if (!this.broker.hasListenersBesides(exceptTabloId ?? -1) && alsoTell.length === 0) return;
+    this.rules.membersOf(tabloId).then(
+      (members) => this.broker.notifyPeople(new Set([...members, ...alsoTell]), frame, exceptTabloId),
+      (error) => this.logger.warn({ err: error, tabloId }, 'telling members failed'),
+    );
+  }
+}
+
+export function matchesScope(scope: StreamScope, owner: StreamOwner): boolean {
+  if ('sessionKey' in scope) return owner.sessionKey === scope.sessionKey;
+  if ('userId' in scope) return owner.userId === scope.userId && (scope.tabloId === undefined || owner.tabloId === scope.tabloId);
+  return owner.tabloId === scope.tabloId;
+}
