@@ -11,6 +11,7 @@ import type { Database } from './db/database.ts';
 import type { Realtime } from './discussion/discussion.ts';
 import { discussionRoutes, streamRoutes } from './discussion/routes.ts';
 import { htmxDistDir, staticDir } from './paths.ts';
+import { invitationRoutes } from './tablos/invitation-routes.ts';
 import { tabloRoutes } from './tablos/routes.ts';
 import { csrf } from './web/csrf.ts';
 import { handleErrors, pageNotFound } from './web/errors.ts';
@@ -74,6 +75,7 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
   app.use(tabloRoutes(db, deps.realtime));
+  app.use(invitationRoutes(db, deps.realtime));
   app.use(discussionRoutes(db, deps.realtime));
 
   app.use(pageNotFound);

@@ -10,8 +10,8 @@ import { messageFrame, namedFrame } from './sse.ts';
 /** Which open streams to close: a session's, a member's (in one tablo or all), or a tablo's. */
 export type StreamScope = { sessionId: string } | { userId: number; tabloId?: number } | { tabloId: number };
 
-/** What changed about a tablo, for the people who can see it. */
-export type TabloChange = 'members' | 'renamed' | 'deleted';
+/** What changed about a tablo, for the people who can see it (invitations: for the people named). */
+export type TabloChange = 'members' | 'renamed' | 'deleted' | 'invitations';
 
 const PRESENCE_COALESCE_MS = 150;
 const PRESENCE_SHOWN = 12;
@@ -47,7 +47,11 @@ export class LocalFanout {
   }
 
   tabloChanged(tabloId: number, change: TabloChange, alsoTell: number[] = []): void {
-    this.tellMembers(tabloId, namedFrame(change === 'members' ? 'members' : 'tablo', JSON.stringify({ tablo: tabloId, change })), alsoTell);
+    const name = change === 'members' || change === 'invitations' ? change : 'tablo';
+    const frame = namedFrame(name, JSON.stringify({ tablo: tabloId, change }));
+    // An invitation concerns the invited person and the inviter, not the tablo's members.
+    if (change === 'invitations') this.broker.notifyPeople(new Set(alsoTell), frame);
+    else this.tellMembers(tabloId, frame, alsoTell);
   }
 
   /** A person read further: their other pages (lists, titles) count less now. */

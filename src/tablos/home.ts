@@ -2,24 +2,27 @@ import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import type { LocalFanout } from '../discussion/fanout.ts';
 import { renderMessage } from '../discussion/fragment.ts';
+import { invitationsFor } from './invitations.ts';
 import { listTablosOf } from './tablos.ts';
 
 const LATEST_SHOWN = 8;
 
 /**
- * The home view (/tablos): a person's tablos with unread counts and latest messages, the latest
- * messages across all of them, and a few figures about their day.
+ * The home view (/tablos): the invitations waiting for the person, their tablos with unread
+ * counts and latest messages, the latest messages across all of them, and a few figures about their day.
  */
 export async function homeView(db: Database, fanout: LocalFanout, userId: number) {
   const tablos = await listTablosOf(db, userId);
   const ids = tablos.map((t) => t.id);
-  const [latest, today, online] = await Promise.all([
+  const [invitations, latest, today, online] = await Promise.all([
+    invitationsFor(db, userId),
     latestAcross(db, ids),
     messagesToday(db, ids),
     onlineIn(fanout, ids, userId),
   ]);
   const titles = new Map(tablos.map((t) => [t.id, t.title]));
   return {
+    invitations,
     tablos,
     unreadTotal: tablos.reduce((n, t) => n + t.unread, 0),
     latest: latest.map((m) => ({ tabloId: m.tabloId, tabloTitle: titles.get(m.tabloId) ?? '', html: renderMessage(m) })),

@@ -9,10 +9,12 @@ import { isOneLineText } from '../web/text.ts';
 import { renderPage, renderPartial } from '../web/views.ts';
 import { homeView } from './home.ts';
 import { mayManage, requireOwner, requireTabloAccess, type TabloAccess } from './policy.ts';
+import { cancelInvitation, inviteByEmail, pendingInvitations } from './invitations.ts';
+import { joinPath, joinTokenOf, makeJoinLink, revokeJoinLink } from './join-links.ts';
 import {
-  addMember,
   createTablo,
   deleteTablo,
+  leaveTablo,
   listMembers,
   removeMember,
   renameTablo,
@@ -37,7 +39,7 @@ export function tabloRoutes(db: Database, realtime: Realtime): Router {
   router.get('/tablos', requireSignIn(), async (req, res) => {
     const home = await homeView(db, realtime.fanout, res.locals.currentUser.id);
     res.vary('HX-Request');
-    if (wantsFragment(req)) res.send(renderPartial('tablo-home', { ...home }));
+    if (wantsFragment(req)) res.send(renderPartial('tablo-home', { ...home, csrfToken: req.csrfToken?.() }));
     else res.send(renderPage(req, res, 'tablos', { pageTitle: 'Your tablos', ...home, values: {}, errors: {} }));
   });
 
@@ -68,17 +70,38 @@ export function tabloRoutes(db: Database, realtime: Realtime): Router {
     res.send(await membersFragment(req, res));
   });
 
+  // Adding by email invites: the answer is the same whether or not an account has that email.
   router.post('/tablos/:tabloId/members', requireSignIn(), member, requireOwner, async (req, res) => {
     const tablo = access(res).tablo;
     const email = typeof req.body?.email === 'string' ? req.body.email : '';
-    const added = email.trim() ? await addMember(db, tablo.id, email) : { error: 'Enter the email of the person to add.' };
-    if ('error' in added) {
+    const invited = await inviteByEmail(db, bus, { tabloId: tablo.id, invitedBy: res.locals.currentUser.id, email });
+    if ('error' in invited) {
       res.status(422);
-      if (wantsFragment(req)) res.send(await membersFragment(req, res, { addError: added.error, email }));
-      else res.send(await tabloPage(req, res, { addError: added.error, email }));
+      if (wantsFragment(req)) res.send(await membersFragment(req, res, { addError: invited.error, email }));
+      else res.send(await tabloPage(req, res, { addError: invited.error, email }));
       return;
     }
-    bus.tabloChanged(tablo.id, 'members');
+    await answer(req, res, `/tablos/${tablo.id}`, () => membersFragment(req, res));
+  });
+
+  router.post('/tablos/:tabloId/invitations/:invitationId/cancel', requireSignIn(), member, requireOwner, async (req, res) => {
+    const tablo = access(res).tablo;
+    const invitationId = parseId(req.params.invitationId);
+    const cancelled =
+      invitationId !== undefined && (await cancelInvitation(db, bus, tablo.id, invitationId, res.locals.currentUser.id));
+    if (!cancelled) throw notFound();
+    await answer(req, res, `/tablos/${tablo.id}`, () => membersFragment(req, res));
+  });
+
+  router.post('/tablos/:tabloId/invite-link', requireSignIn(), member, requireOwner, async (req, res) => {
+    const tablo = access(res).tablo;
+    await makeJoinLink(db, bus, tablo.id, res.locals.currentUser.id);
+    await answer(req, res, `/tablos/${tablo.id}`, () => membersFragment(req, res));
+  });
+
+  router.post('/tablos/:tabloId/invite-link/revoke', requireSignIn(), member, requireOwner, async (req, res) => {
+    const tablo = access(res).tablo;
+    await revokeJoinLink(db, bus, tablo.id, res.locals.currentUser.id);
     await answer(req, res, `/tablos/${tablo.id}`, () => membersFragment(req, res));
   });
 
@@ -94,11 +117,8 @@ export function tabloRoutes(db: Database, realtime: Realtime): Router {
       return;
     }
     // Their open discussion of this tablo ends now, and they learn that it did.
-    const removed =
-      userId !== undefined &&
-      (await bus.revokeWith({ userId, tabloId: tablo.id }, 'access-ended', (trx) => removeMember(trx, tablo.id, userId)));
+    const removed = userId !== undefined && (await removeMember(bus, tablo.id, userId));
     if (!removed) throw notFound();
-    bus.tabloChanged(tablo.id, 'members', [userId]);
     await answer(req, res, `/tablos/${tablo.id}`, () => membersFragment(req, res));
   });
 
@@ -109,8 +129,7 @@ export function tabloRoutes(db: Database, realtime: Realtime): Router {
       res.status(422).send(await tabloPage(req, res, { error: 'The owner cannot leave their own tablo. Delete it instead.' }));
       return;
     }
-    await bus.revokeWith({ userId, tabloId: tablo.id }, 'access-ended', (trx) => removeMember(trx, tablo.id, userId));
-    bus.tabloChanged(tablo.id, 'members', [userId]);
+    await leaveTablo(bus, tablo.id, userId);
     res.redirect(303, '/tablos');
   });
 
@@ -142,23 +161,27 @@ export function tabloRoutes(db: Database, realtime: Realtime): Router {
     const { tablo } = access(res);
     return renderPage(req, res, 'tablo', {
       pageTitle: tablo.title,
-      tablo,
-      members: await listMembers(db, tablo.id),
-      canManage: mayManage(access(res)),
+      ...(await memberSection(req, res)),
       unreadTotal: await unreadTotal(db, res.locals.currentUser.id),
       form,
     });
   }
 
   async function membersFragment(req: Request, res: Response, form: Record<string, string> = {}): Promise<string> {
+    return renderPartial('members', { ...(await memberSection(req, res)), csrfToken: req.csrfToken?.(), form });
+  }
+
+  /** The members; for the owner also the pending invitations and the join link. */
+  async function memberSection(req: Request, res: Response) {
     const { tablo } = access(res);
-    return renderPartial('members', {
-      tablo,
-      members: await listMembers(db, tablo.id),
-      canManage: mayManage(access(res)),
-      csrfToken: req.csrfToken?.(),
-      form,
-    });
+    const canManage = mayManage(access(res));
+    const [members, invitations, joinToken] = await Promise.all([
+      listMembers(db, tablo.id),
+      canManage ? pendingInvitations(db, tablo.id) : [],
+      canManage ? joinTokenOf(db, tablo.id) : undefined,
+    ]);
+    const inviteLink = joinToken ? `${req.protocol}://${req.host}${joinPath(joinToken)}` : undefined;
+    return { tablo, members, canManage, invitations, inviteLink };
   }
 
   return router;

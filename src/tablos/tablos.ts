@@ -1,7 +1,7 @@
 import { sql, type Transaction } from 'kysely';
-import { findUserByEmail } from '../accounts/users.ts';
 import type { Database } from '../db/database.ts';
 import type { MemberRole, Tables } from '../db/schema.ts';
+import type { RealtimeBus } from '../discussion/bus.ts';
 
 export type TabloSummary = {
   id: number;
@@ -112,27 +112,22 @@ export async function memberIds(db: Pick<Database, 'selectFrom'>, tabloId: numbe
   return rows.map((r) => r.user_id);
 }
 
-/** Adds an existing account as a member; says why not otherwise. */
-export async function addMember(
-  db: Database,
-  tabloId: number,
-  email: string,
-): Promise<{ userId: number } | { error: string }> {
-  const user = await findUserByEmail(db, email);
-  if (!user) return { error: 'No one has an account with that email yet.' };
-  const added = await db
-    .insertInto('tablo_members')
-    .values({ tablo_id: tabloId, user_id: user.id, role: 'member' })
-    .onConflict((oc) => oc.doNothing())
-    .returning('user_id')
-    .executeTakeFirst();
-  if (!added) return { error: 'That person is already a member.' };
-  return { userId: user.id };
+/**
+ * The owner removes a member (never the owner): in the same commit their open streams of this
+ * tablo end, everywhere; then everyone concerned, the removed person included, is told. Answers
+ * whether someone was removed.
+ */
+export async function removeMember(bus: RealtimeBus, tabloId: number, userId: number): Promise<boolean> {
+  const removed = await bus.revokeWith({ userId, tabloId }, 'access-ended', (trx) => deleteMembership(trx, tabloId, userId));
+  if (removed) bus.tabloChanged(tabloId, 'members', [userId]);
+  return removed;
 }
 
-/** Removes a member (never the owner); answers whether someone was removed. */
-export async function removeMember(db: Database | Transaction<Tables>, tabloId: number, userId: number): Promise<boolean> {
-  const result = await db
+/** A member leaves: as a removal, asked for by themselves. The owner cannot leave. */
+export const leaveTablo = removeMember;
+
+async function deleteMembership(trx: Transaction<Tables>, tabloId: number, userId: number): Promise<boolean> {
+  const result = await trx
     .deleteFrom('tablo_members')
     .where('tablo_id', '=', tabloId)
     .where('user_id', '=', userId)
