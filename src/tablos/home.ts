@@ -13,9 +13,9 @@ const LATEST_SHOWN = 8;
  */
 export async function homeView(db: Database, fanout: LocalFanout, userId: number) {
   const tablos = await listTablosOf(db, userId);
+  const invitations = await invitationsFor(db, userId);
   const ids = tablos.map((t) => t.id);
-  const [invitations, latest, today, online] = await Promise.all([
-    invitationsFor(db, userId),
+  const [latest, today, online] = await Promise.all([
     latestAcross(db, ids),
     messagesToday(db, ids),
     onlineIn(fanout, ids, userId),
