@@ -25,6 +25,13 @@ async function openHome(page: Page): Promise<void> {
   await expect(page.locator('#personal-stream')).toHaveAttribute('data-state', 'live');
 }
 
+/** On a /tablos page, the person accepts the invitation to this tablo and lands on its page. */
+async function acceptInvitation(page: Page, title: string, tabloId: number): Promise<void> {
+  const invitation = page.locator('li[id^="invitation-"]', { hasText: title });
+  await invitation.getByRole('button', { name: 'Accept' }).click();
+  await expect(page).toHaveURL(new RegExp(`/tablos/${tabloId}$`));
+}
+
 const userId = async (person: Person) => person.page.locator('meta[name="current-user-id"]').getAttribute('content');
 
 test('two people: adding, live unread on /tablos and in the tab title, presence, and removal ending the other’s discussion', async ({ newPerson }) => {
@@ -37,12 +44,24 @@ test('two people: adding, live unread on /tablos and in the tab title, presence,
   await expect(bob.page.locator('#tablo-home')).toContainText('No tablos yet');
   await bob.page.evaluate(() => ((window as unknown as { stayed: boolean }).stayed = true));
 
-  // Ada creates a tablo and adds Bob by his email, on the tablo page (htmx answers the list).
+  // Ada creates a tablo and invites Bob by his email, on the tablo page (htmx answers the list).
   const tablo = await createTablo(ada.page, 'Weekend plans');
+  await expect(ada.page.locator('#personal-stream')).toHaveAttribute('data-state', 'live');
   await ada.page.fill('#add-member input[name=email]', bob.email);
   await ada.page.click('#add-member button[type=submit]');
-  await expect(ada.page.locator(`#members li[data-user-id="${bobId}"]`)).toContainText('Bob');
+  await expect(ada.page.locator('#invitations li')).toContainText(bob.email);
   await expect(ada.page.locator('#add-member input[name=email]')).toHaveValue('');
+
+  // Bob's /tablos shows the invitation live; he accepts it in another tab, and Ada sees him join.
+  const invitation = bob.page.locator('li[id^="invitation-"]');
+  await expect(invitation).toContainText('Weekend plans');
+  const bobsOtherTab = await bob.context.newPage();
+  await bobsOtherTab.goto('/tablos');
+  await acceptInvitation(bobsOtherTab, 'Weekend plans', tablo);
+  await bobsOtherTab.close();
+  await expect(ada.page.locator(`#members li[data-user-id="${bobId}"]`)).toContainText('Bob');
+  await expect(ada.page.locator('#invitations li')).toHaveCount(0);
+  await expect(invitation).toHaveCount(0);
 
   // Bob's /tablos shows it without a reload, with nothing unread.
   const item = bob.page.locator(`li#tablo-${tablo}`);
@@ -138,9 +157,12 @@ test('a member removed while on the tablo page is taken back to /tablos; the own
 
   await ada.page.fill('#add-member input[name=email]', bob.email);
   await ada.page.click('#add-member button[type=submit]');
-  await expect(adasOtherTab.locator(`#members li[data-user-id="${bobId}"]`)).toHaveCount(1);
+  await expect(adasOtherTab.locator('#invitations li')).toContainText(bob.email);
 
-  await bob.page.goto(`/tablos/${tablo}`);
+  await bob.page.goto('/tablos');
+  await acceptInvitation(bob.page, 'Short stay', tablo);
+  await expect(adasOtherTab.locator(`#members li[data-user-id="${bobId}"]`)).toHaveCount(1);
+  await expect(adasOtherTab.locator('#invitations li')).toHaveCount(0);
   await expect(bob.page.locator('#personal-stream')).toHaveAttribute('data-state', 'live');
   await expect(bob.page.locator('#add-member')).toHaveCount(0);
   await expect(bob.page.locator('#leave-tablo')).toBeVisible();

@@ -13,6 +13,7 @@ import { discussionRoutes, discussionStreamRoutes } from './discussion/routes.ts
 import { homeRoutes, personalStreamRoutes } from './home/routes.ts';
 import type { Live } from './live/live.ts';
 import { htmxDistDir, staticDir } from './paths.ts';
+import { invitationRoutes } from './tablos/invitation-routes.ts';
 import { tabloRoutes } from './tablos/routes.ts';
 import { csrf } from './web/csrf.ts';
 import { handleErrors, pageNotFound } from './web/errors.ts';
@@ -79,6 +80,7 @@ export function createApp(deps: AppDeps): express.Express {
   );
   app.use(homeRoutes(db, deps.live));
   app.use(tabloRoutes(db, deps.live));
+  app.use(invitationRoutes(db, deps.live));
   app.use(discussionRoutes(discussion));
 
   app.use(pageNotFound);

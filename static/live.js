@@ -1,4 +1,4 @@
-// Pages stay live: the tablo list and home figures, the member list, the unread count in the tab's
+// Pages stay live: the tablo list, invitations and home figures, the member list, the unread count in the tab's
 // title. Events come on the page's one stream (a person's own stream, or the discussion's stream,
 // which carries them too) and say only *what* changed; the page then re-reads its own view.
 (() => {
@@ -63,6 +63,11 @@
   source.addEventListener('activity', () => (present('tablo-home') ? soon(refreshHome) : soon(refreshTitle)));
   source.addEventListener('online', () => present('tablo-home') && soon(refreshHome));
   source.addEventListener('members', (e) => {
+    if (present('tablo-home')) soon(refreshHome);
+    if (about(e).tablo === tabloId && present('member-section')) soon(refreshMembers);
+  });
+  // An invitation for this person (on /tablos), or one of this tablo's, made, answered or taken back.
+  source.addEventListener('invitations', (e) => {
     if (present('tablo-home')) soon(refreshHome);
     if (about(e).tablo === tabloId && present('member-section')) soon(refreshMembers);
   });

@@ -413,6 +413,25 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
     assert.equal((await listenPids()).length, 2, 'the restarted B listens, the stopped one no longer does');
   });
 
+  it('an invitation made on A reaches the invited person’s /events on B; accepting on B tells the members on A', async () => {
+    const eve = await registerPerson(a.url, 'Eve');
+    const tablo = await tabloWith('Invitation across', [bob]);
+    const eveB = await on(b, eve);
+    const evesEvents = await stream(eveB, 0, { url: '/events' });
+    const bobsEvents = await stream(bob, 0, { url: '/events' });
+    const named = (s: SseStream, type: string) => s.events.filter((e) => e.type === type && e.data.includes(`"tablo":${tablo}`));
+
+    await ada.client.get(`/tablos/${tablo}`);
+    assert.equal((await ada.client.post(`/tablos/${tablo}/members`, { email: eve.email })).status, 303);
+    await evesEvents.waitFor((s) => named(s, 'invitations').length === 1, LONG, 'the invitation event on B');
+    const invitation = Number(/<li id="invitation-(\d+)"/.exec((await eveB.client.get('/tablos')).html)?.[1]);
+    assert.ok(invitation > 0, 'the invitation on Eve’s /tablos on B');
+
+    assert.equal((await eveB.client.post(`/invitations/${invitation}/accept`)).status, 303);
+    await bobsEvents.waitFor((s) => named(s, 'members').length === 1, LONG, 'a members event for Bob on A');
+    assert.deepEqual(named(bobsEvents, 'invitations'), [], 'members are not told of the invitation itself');
+  });
+
   it('presence crosses instances: a discussion open on B shows on A, and closing it removes it', async () => {
     const tablo = await tabloWith('Presence across', [bob]);
     const adasStream = await stream(ada, tablo);

@@ -11,6 +11,10 @@ import {
   eventsAbout,
   h1,
   htmx,
+  acceptOk,
+  invitationsOnHome,
+  inviteOk,
+  pendingInvitations,
   latestPresence,
   listedMembers,
   listedTablos,
@@ -44,6 +48,7 @@ afterEach(async () => {
 const fresh = (name: string) => registerPerson(app.url, name);
 const titleOf = async (person: Person, tabloId: number) => h1((await person.client.get(`/tablos/${tabloId}`)).html);
 const addMemberError = (html: string) => /<p class="field-error" id="add-member-error"[^>]*>([^<]*)<\/p>/.exec(html)?.[1];
+const INVITED = 'invited.already@example.test';
 const alert = (html: string) => /<p class="alert" role="alert">([^<]*)<\/p>/.exec(html)?.[1];
 
 /** What each door of a tablo answers someone: page, fragments, POSTs and the stream. */
@@ -70,18 +75,20 @@ async function doors(person: Person, tabloId: number, otherUserId: number): Prom
 }
 const every = (status: number, answers: Record<string, number>) => Object.fromEntries(Object.keys(answers).map((k) => [k, status]));
 
-describe('adding a member', () => {
-  it('the owner adds someone by email: 303 to the tablo, listed in #members, and the tablo is theirs to see', async () => {
+describe('adding a member (by invitation)', () => {
+  it('the owner invites someone by email, they accept: listed in #members, and the tablo is theirs to see', async () => {
     const bob = await fresh('Bob');
     const tablo = await createTablo(ada, 'Adding');
     assert.equal((await bob.client.get(`/tablos/${tablo}`)).status, 404, 'not a member yet');
 
     await ada.client.get(`/tablos/${tablo}`);
-    const response = await addByEmail(ada, tablo, bob.email);
-    assert.equal(response.status, 303);
-    assert.equal(response.headers.get('location'), `/tablos/${tablo}`);
+    const invitation = await inviteOk(ada, tablo, bob.email);
+    assert.equal((await bob.client.get(`/tablos/${tablo}`)).status, 404, 'invited is not a member');
+    assert.deepEqual(await membersOnPage(ada, tablo), [ada.id], 'nobody becomes a member without accepting');
+    await acceptOk(bob, invitation, tablo);
 
     const page = await ada.client.get(`/tablos/${tablo}`);
+    assert.deepEqual([...pendingInvitations(page.html).keys()], [], 'no longer pending');
     assert.deepEqual(listedMembers(page.html), [ada.id, bob.id], 'the owner first, then the new member');
     // The owner manages: the add form, and a remove form for the member but none for herself.
     assert.match(page.html, /<form id="add-member"[^>]*action="\/tablos\/\d+\/members"/);
@@ -102,12 +109,12 @@ describe('adding a member', () => {
     const bob = await fresh('Bob');
     const tablo = await createTablo(ada, 'Case');
     await ada.client.get(`/tablos/${tablo}`);
-    const response = await addByEmail(ada, tablo, `  ${bob.email.toUpperCase()} `);
-    assert.equal(response.status, 303, addMemberError(response.html));
+    const invitation = await inviteOk(ada, tablo, `  ${bob.email.toUpperCase()} `);
+    await acceptOk(bob, invitation, tablo);
     assert.deepEqual(await membersOnPage(ada, tablo), [ada.id, bob.id]);
   });
 
-  it('answers htmx with the updated #member-section fragment alone', async () => {
+  it('answers htmx with the updated #member-section fragment alone, the invitation pending in it', async () => {
     const bob = await fresh('Bob');
     const tablo = await createTablo(ada, 'Fragment');
     await ada.client.get(`/tablos/${tablo}`);
@@ -115,7 +122,8 @@ describe('adding a member', () => {
     assert.equal(response.status, 200);
     assert.match(response.html, /^<div id="member-section"/);
     assert.doesNotMatch(response.html, /<html|<body/);
-    assert.deepEqual(listedMembers(response.html), [ada.id, bob.id]);
+    assert.deepEqual(listedMembers(response.html), [ada.id]);
+    assert.deepEqual([...pendingInvitations(response.html).keys()], [bob.email]);
   });
 
   it('tells the people of the tablo (and the added person) that its members changed', async () => {
@@ -128,7 +136,8 @@ describe('adding a member', () => {
   });
 
   const refused: Array<[string, (bob: Person) => string, RegExp]> = [
-    ['an email nobody signed up with', () => `nobody.${Date.now()}@example.test`, /no one|account/i],
+    ['a malformed email', () => 'not an email', /valid email/i],
+    ['an email already invited', () => INVITED, /already invited/i],
     ['the email of someone already a member', (bob) => bob.email, /already/i],
     ['the owner’s own email', () => ada.email, /already/i],
     ['an empty email', () => '', /email/i],
@@ -138,6 +147,7 @@ describe('adding a member', () => {
     it(`answers 422 with the form and a readable reason for ${what}; nothing changes`, async () => {
       const bob = await fresh('Bob');
       const tablo = await tabloWith(ada, 'Refusals', bob);
+      await inviteOk(ada, tablo, INVITED);
       const typed = email(bob);
 
       const response = await addByEmail(ada, tablo, typed);
@@ -153,15 +163,18 @@ describe('adding a member', () => {
       assert.match(addMemberError(fragment.html) ?? '', reason);
 
       assert.deepEqual(await membersOnPage(ada, tablo), [ada.id, bob.id]);
+      const page = await ada.client.get(`/tablos/${tablo}`);
+      assert.deepEqual([...pendingInvitations(page.html).keys()], [INVITED], 'no invitation made');
     });
   }
 
-  it('without the CSRF token answers 403 and adds no one', async () => {
+  it('without the CSRF token answers 403 and invites no one', async () => {
     const bob = await fresh('Bob');
     const tablo = await createTablo(ada, 'Forged');
     const response = await ada.client.post(`/tablos/${tablo}/members`, { email: bob.email, _csrf: 'forged' });
     assert.equal(response.status, 403);
     assert.deepEqual(await membersOnPage(ada, tablo), [ada.id]);
+    assert.deepEqual(await invitationsOnHome(bob), []);
   });
 
   it('is the owner’s alone: a member gets 403, a stranger 404, and no one is added', async () => {
@@ -175,6 +188,8 @@ describe('adding a member', () => {
     assert.deepEqual(await membersOnPage(ada, tablo), [ada.id, bob.id]);
     assert.equal((await cat.client.get(`/tablos/${tablo}`)).status, 404);
     assert.equal((await dan.client.get(`/tablos/${tablo}`)).status, 404);
+    assert.deepEqual(await invitationsOnHome(cat), [], 'no invitation either');
+    assert.deepEqual(await invitationsOnHome(dan), []);
   });
 });
 

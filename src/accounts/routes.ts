@@ -6,10 +6,10 @@ import { csrf } from '../web/csrf.ts';
 import { isOneLineText } from '../web/text.ts';
 import { renderPage } from '../web/views.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
-import { createUser, findUserByEmail, normalizeEmail } from './users.ts';
+import { createUser, emailAddress, findUserByEmail, normalizeEmail } from './users.ts';
 
 const registration = z.object({
-  email: z.string().trim().max(254, 'That email is too long.').pipe(z.email('Enter a valid email address.')),
+  email: emailAddress,
   name: z
     .string()
     .trim()
@@ -28,25 +28,26 @@ export function accountRoutes(db: Database, hooks: AccountHooks): Router {
   const router = Router();
 
   router.get('/register', (req, res) => {
-    res.send(renderPage(req, res, 'register', { pageTitle: 'Create your account', values: {}, errors: {} }));
+    res.send(renderPage(req, res, 'register', { pageTitle: 'Create your account', next: safeNext(req.query.next), values: {}, errors: {} }));
   });
 
   router.post('/register', async (req, res) => {
     const parsed = registration.safeParse(req.body ?? {});
     const values = { email: String(req.body?.email ?? ''), name: String(req.body?.name ?? '') };
+    const next = safeNext(req.body?.next);
     if (!parsed.success) {
       const errors = Object.fromEntries(parsed.error.issues.map((i) => [String(i.path[0]), i.message]));
-      res.status(422).send(renderPage(req, res, 'register', { pageTitle: 'Create your account', values, errors }));
+      res.status(422).send(renderPage(req, res, 'register', { pageTitle: 'Create your account', next, values, errors }));
       return;
     }
     const user = await createUser(db, { ...parsed.data, passwordHash: await hashPassword(parsed.data.password) });
     if (!user) {
       const errors = { email: 'An account with this email already exists. Sign in instead?' };
-      res.status(422).send(renderPage(req, res, 'register', { pageTitle: 'Create your account', values, errors }));
+      res.status(422).send(renderPage(req, res, 'register', { pageTitle: 'Create your account', next, values, errors }));
       return;
     }
     await signIn(req, user.id);
-    res.redirect(303, '/tablos');
+    res.redirect(303, next ?? '/tablos');
   });
 
   router.get('/login', (req, res) => {

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Database } from '../db/database.ts';
 
 export type CurrentUser = { id: number; name: string; email: string };
@@ -5,6 +6,14 @@ export type CurrentUser = { id: number; name: string; email: string };
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
+
+/** An email address as typed in a form: trimmed, and well-formed. */
+export const emailAddress = z
+  .string()
+  .trim()
+  .min(1, 'Enter an email address.')
+  .max(254, 'That email is too long.')
+  .pipe(z.email('Enter a valid email address.'));
 
 export async function findUserByEmail(db: Database, email: string) {
   // No stored email contains NUL, and PostgreSQL rejects it in a query parameter.

@@ -53,6 +53,24 @@ export interface PresenceTable {
   seen_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+/** A pending invitation: its row is deleted once accepted, declined or cancelled. */
+export interface InvitationsTable {
+  id: Generated<number>;
+  tablo_id: number;
+  /** Normalized (trimmed, lower-cased); may belong to no account yet. */
+  email: string;
+  invited_by: number;
+  created_at: CreatedAt;
+}
+
+export interface JoinLinksTable {
+  tablo_id: number;
+  token: string;
+  created_by: number;
+  /** When this link was made: a replacement is a new link. */
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface Tables {
   users: UsersTable;
   sessions: SessionsTable;
@@ -60,6 +78,8 @@ export interface Tables {
   tablo_members: TabloMembersTable;
   messages: MessagesTable;
   presence: PresenceTable;
+  invitations: InvitationsTable;
+  join_links: JoinLinksTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -2,16 +2,18 @@ import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import { renderMessage } from '../discussion/fragment.ts';
 import type { Live } from '../live/live.ts';
+import { invitationsFor } from '../tablos/invitations.ts';
 import { listTablosOf } from '../tablos/tablos.ts';
 
 const LATEST_SHOWN = 8;
 
 /**
- * The home view (/tablos): a person's tablos with unread counts and latest messages, the latest
- * messages across all of them, and a few figures about their day.
+ * The home view (/tablos): the invitations waiting for the person, their tablos with unread
+ * counts and latest messages, the latest messages across all of them, and a few figures about their day.
  */
 export async function homeView(db: Database, live: Live, userId: number) {
   const tablos = await listTablosOf(db, userId);
+  const invitations = await invitationsFor(db, userId);
   const ids = tablos.map((t) => t.id);
   const [latest, today, online] = await Promise.all([
     latestAcross(db, ids),
@@ -20,6 +22,7 @@ export async function homeView(db: Database, live: Live, userId: number) {
   ]);
   const titles = new Map(tablos.map((t) => [t.id, t.title]));
   return {
+    invitations,
     tablos,
     unreadTotal: tablos.reduce((n, t) => n + t.unread, 0),
     latest: latest.map((m) => ({ tabloId: m.tabloId, tabloTitle: titles.get(m.tabloId) ?? '', html: renderMessage(m) })),

@@ -14,7 +14,7 @@ export function homeRoutes(db: Database, live: Live): Router {
   router.get('/tablos', requireSignIn(), async (req, res) => {
     const home = await homeView(db, live, signedInUser(res).id);
     res.vary('HX-Request');
-    if (wantsFragment(req)) res.send(renderPartial('tablo-home', { ...home }));
+    if (wantsFragment(req)) res.send(renderPartial('tablo-home', { ...home, csrfToken: req.csrfToken?.() }));
     else res.send(renderPage(req, res, 'tablos', { pageTitle: 'Your tablos', ...home, values: {}, errors: {} }));
   });
 

@@ -18,7 +18,7 @@ export interface RealtimeBus {
   /** After commit, with the fragment rendered once. Never waits for a socket. */
   changed(event: ChangeEvent): void;
   tabloChanged(tabloId: number, change: TabloChange, alsoTell: number[]): void;
-  peopleChanged(userIds: number[], what: string): void;
+  invitationsChanged(tabloId: number, people: number[]): void;
   closeStreams(scope: StreamScope, reason: CloseReason): void;
   readAdvanced(positions: ReadPosition[]): void;
   /**

@@ -15,8 +15,8 @@ export const NAMED_EVENTS = [
   'online',
   /** The person read further somewhere (`{tablo}`). */
   'read',
-  /** Something about the person themself changed (`{invitations}`…): the page re-reads. */
-  'personal',
+  /** An invitation to a tablo (`{tablo}`) was made, answered or taken back: told to the people it names. */
+  'invitations',
   /** Who is here, rendered: the discussion's presence list. */
   'presence',
   /** More than a stream would replay: reload, then continue live (carries `id:`). */

@@ -66,9 +66,9 @@ export class LocalFanout {
     this.tellMembers(tabloId, namedFrame(change === 'members' ? 'members' : 'tablo', JSON.stringify({ tablo: tabloId, change })), alsoTell);
   }
 
-  /** Something about these people themselves changed (an invitation…): their pages re-read. */
-  peopleChanged(userIds: number[], what: string): void {
-    this.broker.notifyPeople(userIds, namedFrame('personal', JSON.stringify({ change: what })));
+  /** A tablo's invitations changed: told to the people they name (the invited, the owner), not its members. */
+  invitationsChanged(tabloId: number, people: number[]): void {
+    this.broker.notifyPeople(new Set(people), namedFrame('invitations', JSON.stringify({ tablo: tabloId, change: 'invitations' })));
   }
 
   /** A person read further: their other pages (lists, titles) count less now. */

@@ -109,9 +109,9 @@ export class Live {
     this.bus.tabloChanged(tabloId, change, alsoTell);
   }
 
-  /** Something about these people changed (`what`: invitations…): their open pages re-read. */
-  peopleChanged(userIds: number[], what: string): void {
-    if (userIds.length) this.bus.peopleChanged(userIds, what);
+  /** A tablo's invitations changed: the people they name (the invited, the owner) re-read their pages. */
+  invitationsChanged(tabloId: number, people: number[]): void {
+    if (people.length) this.bus.invitationsChanged(tabloId, people);
   }
 
   readAdvanced(positions: ReadPosition[]): void {

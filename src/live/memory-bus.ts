@@ -23,8 +23,8 @@ export class MemoryBus implements RealtimeBus {
     this.fanout.tabloChanged(tabloId, change, alsoTell);
   }
 
-  peopleChanged(userIds: number[], what: string): void {
-    this.fanout.peopleChanged(userIds, what);
+  invitationsChanged(tabloId: number, people: number[]): void {
+    this.fanout.invitationsChanged(tabloId, people);
   }
 
   closeStreams(scope: StreamScope, reason: CloseReason): void {

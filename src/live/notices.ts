@@ -18,7 +18,7 @@ const notice = z.discriminatedUnion('k', [
   /** A change to a tablo's log (its seq), about message `id`. Sent by the storing statement itself. */
   z.object({ k: z.literal('event'), from: z.string(), tablo: id, seq: id, id }),
   z.object({ k: z.literal('tablo'), from: z.string(), tablo: id, change: z.enum(['members', 'renamed', 'deleted']), tell: z.array(id) }),
-  z.object({ k: z.literal('people'), from: z.string(), people: z.array(id), change: z.string().max(40) }),
+  z.object({ k: z.literal('invitations'), from: z.string(), tablo: id, people: z.array(id) }),
   z.object({
     k: z.literal('close'),
     from: z.string(),

@@ -58,10 +58,10 @@ export class PostgresBus implements RealtimeBus {
     }
   }
 
-  peopleChanged(userIds: number[], what: string): void {
-    this.fanout.peopleChanged(userIds, what);
-    for (let i = 0; i < userIds.length; i += MAX_IDS_PER_NOTICE) {
-      this.send({ k: 'people', from: this.instanceId, people: userIds.slice(i, i + MAX_IDS_PER_NOTICE), change: what });
+  invitationsChanged(tabloId: number, people: number[]): void {
+    this.fanout.invitationsChanged(tabloId, people);
+    for (let i = 0; i < people.length; i += MAX_IDS_PER_NOTICE) {
+      this.send({ k: 'invitations', from: this.instanceId, tablo: tabloId, people: people.slice(i, i + MAX_IDS_PER_NOTICE) });
     }
   }
 
@@ -118,8 +118,8 @@ export class PostgresBus implements RealtimeBus {
         return this.deliver(notice.id);
       case 'tablo':
         return this.fanout.tabloChanged(notice.tablo, notice.change, notice.tell);
-      case 'people':
-        return this.fanout.peopleChanged(notice.people, notice.change);
+      case 'invitations':
+        return this.fanout.invitationsChanged(notice.tablo, notice.people);
       case 'close':
         return this.fanout.closeStreams(notice.scope, notice.reason);
       case 'presence':

@@ -6,13 +6,14 @@ import { notFound, wantsFragment } from '../web/errors.ts';
 import { parseId } from '../web/ids.ts';
 import { renderPage, renderPartial } from '../web/views.ts';
 import { mayManage, requireOwner, requireTabloAccess, tabloAccess } from './policy.ts';
-import { addMember, deleteTablo, listMembers, removeMember, renameTablo, tabloTitle, unreadTotal } from './tablos.ts';
+import { cancelInvitation, inviteByEmail, pendingInvitations } from './invitations.ts';
+import { joinPath, joinTokenOf, makeJoinLink, revokeJoinLink } from './join-links.ts';
+import { deleteTablo, leaveTablo, listMembers, removeMember, renameTablo, tabloTitle, unreadTotal } from './tablos.ts';
 
-/** A tablo's own page, its members, and the owner's management of it. */
+/** A tablo's own page, its members, invitations and join link, and the owner's management of it. */
 export function tabloRoutes(db: Database, live: Live): Router {
   const router = Router();
   const member = requireTabloAccess(db);
-
   router.get('/tablos/:tabloId', requireSignIn(), member, async (req, res) => {
     res.send(await tabloPage(req, res, {}));
   });
@@ -21,16 +22,38 @@ export function tabloRoutes(db: Database, live: Live): Router {
     res.send(await membersFragment(req, res));
   });
 
+  // Adding by email invites: the answer is the same whether or not an account has that email.
   router.post('/tablos/:tabloId/members', requireSignIn(), member, requireOwner, async (req, res) => {
     const tablo = tabloAccess(res).tablo;
     const email = typeof req.body?.email === 'string' ? req.body.email : '';
-    const added = email.trim() ? await addMember(db, live, tablo.id, email) : { error: 'Enter the email of the person to add.' };
-    if ('error' in added) {
+    const invited = await inviteByEmail(db, live, { tabloId: tablo.id, invitedBy: signedInUser(res).id, email });
+    if ('error' in invited) {
       res.status(422);
-      if (wantsFragment(req)) res.send(await membersFragment(req, res, { addError: added.error, email }));
-      else res.send(await tabloPage(req, res, { addError: added.error, email }));
+      if (wantsFragment(req)) res.send(await membersFragment(req, res, { addError: invited.error, email }));
+      else res.send(await tabloPage(req, res, { addError: invited.error, email }));
       return;
     }
+    await answer(req, res, `/tablos/${tablo.id}`, () => membersFragment(req, res));
+  });
+
+  router.post('/tablos/:tabloId/invitations/:invitationId/cancel', requireSignIn(), member, requireOwner, async (req, res) => {
+    const tablo = tabloAccess(res).tablo;
+    const invitationId = parseId(req.params.invitationId);
+    const cancelled =
+      invitationId !== undefined && (await cancelInvitation(db, live, tablo.id, invitationId, signedInUser(res).id));
+    if (!cancelled) throw notFound();
+    await answer(req, res, `/tablos/${tablo.id}`, () => membersFragment(req, res));
+  });
+
+  router.post('/tablos/:tabloId/invite-link', requireSignIn(), member, requireOwner, async (req, res) => {
+    const tablo = tabloAccess(res).tablo;
+    await makeJoinLink(db, live, tablo.id, signedInUser(res).id);
+    await answer(req, res, `/tablos/${tablo.id}`, () => membersFragment(req, res));
+  });
+
+  router.post('/tablos/:tabloId/invite-link/revoke', requireSignIn(), member, requireOwner, async (req, res) => {
+    const tablo = tabloAccess(res).tablo;
+    await revokeJoinLink(db, live, tablo.id, signedInUser(res).id);
     await answer(req, res, `/tablos/${tablo.id}`, () => membersFragment(req, res));
   });
 
@@ -45,6 +68,7 @@ export function tabloRoutes(db: Database, live: Live): Router {
       else res.send(await tabloPage(req, res, { error }));
       return;
     }
+    // Their open discussion of this tablo ends now, and they learn that it did.
     const removed = userId !== undefined && (await removeMember(live, tablo.id, userId));
     if (!removed) throw notFound();
     await answer(req, res, `/tablos/${tablo.id}`, () => membersFragment(req, res));
@@ -57,7 +81,7 @@ export function tabloRoutes(db: Database, live: Live): Router {
       res.status(422).send(await tabloPage(req, res, { error: 'The owner cannot leave their own tablo. Delete it instead.' }));
       return;
     }
-    await removeMember(live, tablo.id, userId);
+    await leaveTablo(live, tablo.id, userId);
     res.redirect(303, '/tablos');
   });
 
@@ -87,23 +111,27 @@ export function tabloRoutes(db: Database, live: Live): Router {
     const { tablo } = tabloAccess(res);
     return renderPage(req, res, 'tablo', {
       pageTitle: tablo.title,
-      tablo,
-      members: await listMembers(db, tablo.id),
-      canManage: mayManage(tabloAccess(res)),
+      ...(await memberSection(req, res)),
       unreadTotal: await unreadTotal(db, signedInUser(res).id),
       form,
     });
   }
 
   async function membersFragment(req: Request, res: Response, form: Record<string, string> = {}): Promise<string> {
+    return renderPartial('members', { ...(await memberSection(req, res)), csrfToken: req.csrfToken?.(), form });
+  }
+
+  /** The members; for the owner also the pending invitations and the join link. */
+  async function memberSection(req: Request, res: Response) {
     const { tablo } = tabloAccess(res);
-    return renderPartial('members', {
-      tablo,
-      members: await listMembers(db, tablo.id),
-      canManage: mayManage(tabloAccess(res)),
-      csrfToken: req.csrfToken?.(),
-      form,
-    });
+    const canManage = mayManage(tabloAccess(res));
+    const [members, invitations, joinToken] = await Promise.all([
+      listMembers(db, tablo.id),
+      canManage ? pendingInvitations(db, tablo.id) : [],
+      canManage ? joinTokenOf(db, tablo.id) : undefined,
+    ]);
+    const inviteLink = joinToken ? `${req.protocol}://${req.host}${joinPath(joinToken)}` : undefined;
+    return { tablo, members, canManage, invitations, inviteLink };
   }
 
   return router;

@@ -1,6 +1,5 @@
 import { sql, type Transaction } from 'kysely';
 import { z } from 'zod';
-import { findUserByEmail } from '../accounts/users.ts';
 import type { Database } from '../db/database.ts';
 import type { MemberRole, Tables } from '../db/schema.ts';
 import type { Live } from '../live/live.ts';
@@ -76,6 +75,9 @@ export async function removeMember(live: Live, tabloId: number, userId: number):
   return removed;
 }
 
+/** A member leaves: as a removal, asked for by themselves. The owner cannot leave. */
+export const leaveTablo = removeMember;
+
 /**
  * The tablos a person owns or belongs to, most recently active first, each with its unread count
  * (messages by others after this member's last-read position) and its latest message.
@@ -148,24 +150,4 @@ export async function listMembers(db: Database, tabloId: number) {
 export async function memberIds(db: Pick<Database, 'selectFrom'>, tabloId: number): Promise<number[]> {
   const rows = await db.selectFrom('tablo_members').select('user_id').where('tablo_id', '=', tabloId).execute();
   return rows.map((r) => r.user_id);
-}
-
-/** Adds an existing account as a member; says why not otherwise. */
-export async function addMember(
-  db: Database,
-  live: Live,
-  tabloId: number,
-  email: string,
-): Promise<{ userId: number } | { error: string }> {
-  const user = await findUserByEmail(db, email);
-  if (!user) return { error: 'No one has an account with that email yet.' };
-  const added = await db
-    .insertInto('tablo_members')
-    .values({ tablo_id: tabloId, user_id: user.id, role: 'member' })
-    .onConflict((oc) => oc.doNothing())
-    .returning('user_id')
-    .executeTakeFirst();
-  if (!added) return { error: 'That person is already a member.' };
-  live.tabloChanged(tabloId, 'members');
-  return { userId: user.id };
 }

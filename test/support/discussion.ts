@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { Database } from '../../src/db/database.ts';
 import type { Person } from './client.ts';
 
-/** Makes someone a member of a tablo directly in the database (as the add-member form would). */
+/** Makes someone a member of a tablo directly in the database (as accepting an invitation would). */
 export async function addMember(db: Database, tabloId: number, userId: number): Promise<void> {
   await db.insertInto('tablo_members').values({ tablo_id: tabloId, user_id: userId, role: 'member' }).execute();
 }

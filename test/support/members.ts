@@ -6,18 +6,52 @@ import { openStream, type SseEvent, type SseStream, type StreamEnd } from './sse
 /** Headers of an htmx request from a page the person's client read last. */
 export const htmx = (person: Person): Record<string, string> => ({ 'HX-Request': 'true', 'X-CSRF-Token': person.client.csrfToken ?? '' });
 
-/** The owner's add-member form, posted as a plain form (or with htmx). */
+/** The owner's add-member form (it invites), posted as a plain form (or with htmx). */
 export async function addByEmail(owner: Person, tabloId: number, email: string, options: { htmx?: boolean } = {}) {
   return owner.client.post(`/tablos/${tabloId}/members`, { email }, options.htmx ? htmx(owner) : {});
 }
 
-/** Adds through the form and insists it worked. */
+/** The pending invitations `#invitations li` of a tablo page (or member section): email → invitation id. */
+export function pendingInvitations(html: string): Map<string, number> {
+  const list = elementById(html, 'invitations');
+  if (!list) return new Map();
+  return new Map(
+    [...list.inner.matchAll(/<li id="pending-invitation-(\d+)">[\s\S]*?<span class="invitation-email">([^<]*)<\/span>/g)].map((m) => [
+      m[2]!,
+      Number(m[1]),
+    ]),
+  );
+}
+
+/** The owner invites by email through the form and insists it worked; answers the invitation's id from her tablo page. */
+export async function inviteOk(owner: Person, tabloId: number, email: string): Promise<number> {
+  const response = await addByEmail(owner, tabloId, email);
+  assert.equal(response.status, 303, `inviting ${email} answered ${response.status}: ${response.html.slice(0, 300)}`);
+  assert.equal(response.headers.get('location'), `/tablos/${tabloId}`);
+  const page = await owner.client.get(`/tablos/${tabloId}`);
+  const id = pendingInvitations(page.html).get(email.trim().toLowerCase());
+  assert.ok(id, `the invitation of ${email} is pending on the tablo page`);
+  return id;
+}
+
+/** The invitation ids `li#invitation-{id}` on a person's /tablos. */
+export async function invitationsOnHome(person: Person): Promise<number[]> {
+  const page = await person.client.get('/tablos');
+  assert.equal(page.status, 200);
+  return [...page.html.matchAll(/<li id="invitation-(\d+)"/g)].map((m) => Number(m[1]));
+}
+
+/** The invited person accepts with the form on their /tablos and insists it worked. */
+export async function acceptOk(person: Person, invitationId: number, tabloId: number): Promise<void> {
+  assert.ok((await invitationsOnHome(person)).includes(invitationId), `${person.name} sees invitation ${invitationId} on /tablos`);
+  const response = await person.client.post(`/invitations/${invitationId}/accept`);
+  assert.equal(response.status, 303, `accepting answered ${response.status}: ${response.html.slice(0, 300)}`);
+  assert.equal(response.headers.get('location'), `/tablos/${tabloId}`);
+}
+
+/** Makes members the only way there is: the owner invites each by email, and each accepts. */
 export async function addOk(owner: Person, tabloId: number, ...people: Person[]): Promise<void> {
-  for (const person of people) {
-    const response = await addByEmail(owner, tabloId, person.email);
-    assert.equal(response.status, 303, `adding ${person.name} answered ${response.status}: ${response.html.slice(0, 300)}`);
-    assert.equal(response.headers.get('location'), `/tablos/${tabloId}`);
-  }
+  for (const person of people) await acceptOk(person, await inviteOk(owner, tabloId, person.email), tabloId);
 }
 
 /** A tablo owned by `owner`, with these members added through the form. */
