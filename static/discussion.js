@@ -5,8 +5,6 @@
   if (!stream) return;
   const messages = document.getElementById('messages');
   const scroller = document.getElementById('message-scroller');
-  const status = document.getElementById('live-status');
-  const statusText = status.querySelector('.live-status-text');
   const pill = document.getElementById('new-messages-pill');
   const composer = document.getElementById('composer');
   const textarea = composer.querySelector('textarea[name=body]');
@@ -15,64 +13,15 @@
   const me = document.querySelector('meta[name="current-user-id"]')?.content;
 
   // ---- connection status ---------------------------------------------------------------------
-  const WORDS = { connecting: 'Connecting…', live: 'Live', offline: 'Offline — reconnecting…' };
-  let ended = false;
-  const setState = (state, words) => {
-    if (ended) return;
-    status.dataset.state = state;
-    statusText.textContent = words ?? WORDS[state];
-  };
-  const isStream = (event) => event.target === stream;
-
-  let failures = 0;
-  document.addEventListener('htmx:sse:after:connection', (e) => {
-    if (!isStream(e)) return;
-    failures = 0;
-    setState('live');
+  // Status and retries: static/connection.js. Once the stream has ended for good (signed out,
+  // access ended), the composer has nothing left to send to.
+  tabloConnection.watch(stream, {
+    ended: () => composer.querySelectorAll('textarea, button').forEach((el) => (el.disabled = true)),
   });
-  document.addEventListener('htmx:sse:before:connection', (e) => {
-    if (isStream(e) && e.detail.connection.attempt > 0) setState('offline');
-  });
-  document.addEventListener('htmx:sse:error', (e) => {
-    if (!isStream(e)) return;
-    if (e.detail.status === 401) endStream('signed-out');
-    else if (e.detail.status === 404) endStream('access-ended');
-    else setState('offline');
-  });
-  document.addEventListener('htmx:sse:close', (e) => {
-    if (isStream(e)) setState('offline');
-  });
-  window.addEventListener('offline', () => setState('offline'));
-
-  // htmx never retries a first connection that failed (server down, 503): retry it ourselves.
-  document.addEventListener('htmx:finally:request', (e) => {
-    if (e.detail.ctx.sourceElement !== stream) return;
-    const code = e.detail.ctx.response?.status;
-    if (code && code < 400) return;
-    if (code === 401) return endStream('signed-out');
-    if (code === 404) return endStream('access-ended');
-    setState('offline');
-    const delay = Math.min(500 * 2 ** failures++, 15000) * (0.7 + Math.random() * 0.6);
-    setTimeout(() => htmx.trigger(stream, 'sse:retry'), delay);
-  });
-
-  stream.addEventListener('signed-out', () => endStream('signed-out'));
-  stream.addEventListener('access-ended', () => endStream('access-ended'));
-  stream.addEventListener('server-restarting', () => setState('offline'));
   // Who is here now: the same list, rendered by the server, for everyone on this discussion.
   stream.addEventListener('presence', (e) => {
     document.getElementById('presence').innerHTML = e.detail.data;
   });
-
-  function endStream(why) {
-    setState('offline', why === 'signed-out'
-      ? 'Signed out — sign in again to keep reading'
-      : 'Your access to this tablo has ended');
-    ended = true;
-    status.dataset.ended = why;
-    stream.remove(); // stops the extension's reconnect loop
-    composer.querySelectorAll('textarea, button').forEach((el) => (el.disabled = true));
-  }
 
   // ---- one copy of each message, in seq order -------------------------------------------------
   // Both the composer's answer and the stream swap into #messages; the sender's stream copy can

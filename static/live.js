@@ -12,19 +12,41 @@
     document.title = count > 0 ? `(${count}) ${baseTitle}` : baseTitle;
   };
 
-  // Bursts of events make one refresh of each kind.
+  // Bursts of events make one refresh of each kind. A refresh that fails (the server is down or
+  // restarting, the network gone) is simply skipped: the stream comes back, and the page is
+  // re-read then (tablo:back).
   const due = new Map();
   const soon = (refresh) => {
-    if (!due.has(refresh)) due.set(refresh, setTimeout(() => (due.delete(refresh), refresh()), 250));
+    if (due.has(refresh)) return;
+    due.set(refresh, setTimeout(() => {
+      due.delete(refresh);
+      refresh().catch(() => {});
+    }, 250));
+  };
+  /** A page or fragment read as the page would read it; undefined unless it answered 2xx. */
+  async function reread(url) {
+    const response = await fetch(url, { headers: { 'HX-Request': 'true' } });
+    return response.ok ? response.text() : undefined;
+  }
+  const parse = (html) => {
+    const template = document.createElement('template');
+    template.innerHTML = html;
+    return template.content;
   };
 
   async function refreshTitle() {
-    const response = await fetch('/unread', { headers: { 'HX-Request': 'true' } });
-    if (response.ok) showUnread(Number(await response.text()) || 0);
+    const count = await reread('/unread');
+    if (count !== undefined) showUnread(Number(count) || 0);
   }
+  // Read with fetch rather than htmx.ajax: htmx would swap an error answer (a 503) into the page.
   async function refreshHome() {
-    await htmx.ajax('GET', '/tablos', { target: '#tablo-home', swap: 'outerHTML' });
-    showUnread(Number(present('tablo-home')?.dataset.unreadTotal) || 0);
+    const html = await reread('/tablos');
+    const fresh = html === undefined ? undefined : parse(html).getElementById('tablo-home');
+    const current = present('tablo-home');
+    if (!fresh || !current) return;
+    current.replaceWith(fresh);
+    htmx.process(fresh);
+    showUnread(Number(fresh.dataset.unreadTotal) || 0);
   }
   // The member list, re-read. A 404 means this person is no longer a member (removed, or the
   // tablo deleted): the page has nothing left to show them.
@@ -87,7 +109,7 @@
   async function refreshTitleOfTablo() {
     const response = await fetch(`/tablos/${tabloId}`);
     if (!response.ok) return;
-    const title = new DOMParser().parseFromString(await response.text(), 'text/html').querySelector('h1')?.textContent;
+    const title = parse(await response.text()).querySelector('h1')?.textContent;
     if (!title) return;
     document.querySelector('.discussion-title h1').textContent = title;
     document.querySelector('.discussion-title .crumbs a:last-child').textContent = title;
@@ -95,34 +117,10 @@
     soon(refreshTitle);
   }
 
-  // Back after a gap (a hidden tab, a restart): what the page shows may be stale.
-  document.addEventListener('htmx:sse:after:connection', (e) => {
-    if (e.target === source && e.detail.connection.attempt > 0) refreshAll();
-  });
+  // Back after a gap (a hidden tab, a restart, the database away): what the page shows may be stale.
+  source.addEventListener('tablo:back', refreshAll);
 
-  if (source.id !== 'personal-stream') return; // the discussion page handles its own stream's life
-  // Whether the person's stream is connected, for whoever needs to know (styles, tests).
-  source.dataset.state = 'connecting';
-  document.addEventListener('htmx:sse:after:connection', (e) => {
-    if (e.target === source) source.dataset.state = 'live';
-  });
-  for (const name of ['htmx:sse:error', 'htmx:sse:close']) {
-    document.addEventListener(name, (e) => {
-      if (e.target === source) source.dataset.state = 'offline';
-    });
-  }
-  source.addEventListener('signed-out', () => location.assign('/login'));
-  // htmx never retries a first connection that failed; retry it, and stop for good on 401.
-  let failures = 0;
-  document.addEventListener('htmx:finally:request', (e) => {
-    if (e.detail.ctx.sourceElement !== source) return;
-    const code = e.detail.ctx.response?.status;
-    if (code && code < 400) return (failures = 0);
-    if (code === 401) return source.remove();
-    const delay = Math.min(500 * 2 ** failures++, 15000) * (0.7 + Math.random() * 0.6);
-    setTimeout(() => htmx.trigger(source, 'sse:retry'), delay);
-  });
-  document.addEventListener('htmx:sse:error', (e) => {
-    if (e.target === source && e.detail.status === 401) source.remove();
-  });
+  if (source.id !== 'personal-stream') return; // the discussion page watches its own stream
+  // Status and retries: static/connection.js. Signed out: the page has nothing left to show.
+  tabloConnection.watch(source, { ended: () => location.assign('/login') });
 })();

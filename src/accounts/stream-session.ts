@@ -11,7 +11,8 @@ import { findUserById } from './users.ts';
  * hours and thousands are open at once: express-session would wrap each response and keep its
  * session objects alive for the whole stream, tripling the memory an open stream costs. This reads
  * the same cookie and the same store, and keeps nothing. Sets res.locals.currentUser and
- * res.locals.sessionId; signed out answers 401.
+ * res.locals.sessionId; signed out answers 401. A store or database that does not answer is not a
+ * sign-out: its error goes on to the error handler (503, and the page keeps retrying).
  */
 export function streamSignIn(db: Database, store: session.Store, secret: string): RequestHandler {
   return async (req, res, next) => {
@@ -36,5 +37,7 @@ function sessionIdFrom(header: string | undefined, secret: string): string | und
 }
 
 function readSession(store: session.Store, sessionId: string): Promise<session.SessionData | undefined> {
-  return new Promise((resolve) => store.get(sessionId, (error, data) => resolve(error ? undefined : (data ?? undefined))));
+  return new Promise((resolve, reject) =>
+    store.get(sessionId, (error: unknown, data) => (error ? reject(error) : resolve(data ?? undefined))),
+  );
 }

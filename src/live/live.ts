@@ -208,7 +208,7 @@ export class Live {
     const reason = stream.closedAs;
     if (!reason || res.headersSent || res.destroyed) return;
     const answer = UNSTARTED_STATUS[reason] ?? { status: 503, text: 'Try again' };
-    if (answer.status === 503) res.set('Retry-After', '2');
+    if (answer.status === 503) res.set('Retry-After', '5');
     res.status(answer.status).type('text/plain').send(answer.text);
   }
 
