@@ -4,6 +4,7 @@ import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import { loadCurrentUser } from './accounts/current-user.ts';
 import { accountRoutes } from './accounts/routes.ts';
+import { settingsRoutes } from './accounts/settings-routes.ts';
 import { sessionMiddleware } from './accounts/sessions.ts';
 import { streamSignIn } from './accounts/stream-session.ts';
 import type { Config } from './config.ts';
@@ -73,6 +74,7 @@ export function createApp(deps: AppDeps): express.Express {
       onSignOut: (sessionId) => deps.realtime.bus.closeStreams({ sessionId }, 'signed-out'),
     }),
   );
+  app.use(settingsRoutes(db, deps.realtime.bus));
   app.use(tabloRoutes(db, deps.realtime));
   app.use(discussionRoutes(db, deps.realtime));
 

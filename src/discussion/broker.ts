@@ -2,7 +2,9 @@ import type { LiveMessage } from './sse.ts';
 
 /** Whose stream this is; `tabloId` is set for a discussion stream, unset for a person's own stream. */
 export type StreamOwner = { userId: number; sessionId: string; tabloId?: number };
-export type CloseReason = 'client' | 'signed-out' | 'access-ended' | 'shutdown' | 'slow-reader' | 'error';
+// session-renewed: the session goes on under a new id (a password change); the stream just ends and
+// its page reconnects with the new cookie.
+export type CloseReason = 'client' | 'signed-out' | 'session-renewed' | 'access-ended' | 'shutdown' | 'slow-reader' | 'error';
 
 export interface Subscriber {
   readonly owner: StreamOwner;
