@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as foundation from './001_foundation.ts';
 import * as messages from './002_messages.ts';
 import * as presence from './003_presence.ts';
+import * as handles from './004_handles.ts';
 import * as invitations from './006_invitations.ts';
 
 /** Every migration, by name; names sort in the order they are applied. */
@@ -9,5 +10,6 @@ export const migrations: Record<string, Migration> = {
   '001_foundation': foundation,
   '002_messages': messages,
   '003_presence': presence,
+  '004_handles': handles,
   '006_invitations': invitations,
 };

@@ -4,6 +4,7 @@ import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import { loadCurrentUser } from './accounts/current-user.ts';
 import { accountRoutes } from './accounts/routes.ts';
+import { settingsRoutes } from './accounts/settings-routes.ts';
 import { sessionMiddleware } from './accounts/sessions.ts';
 import { streamSignIn } from './accounts/stream-session.ts';
 import type { Config } from './config.ts';
@@ -78,6 +79,7 @@ export function createApp(deps: AppDeps): express.Express {
       onSignOut: (sessionId) => deps.live.sessionEnded(sessionId),
     }),
   );
+  app.use(settingsRoutes(db, deps.live));
   app.use(homeRoutes(db, deps.live));
   app.use(tabloRoutes(db, deps.live));
   app.use(invitationRoutes(db, deps.live));

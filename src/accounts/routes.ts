@@ -2,21 +2,16 @@ import { Router, type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { z } from 'zod';
 import type { Database } from '../db/database.ts';
-import { csrf } from '../web/csrf.ts';
-import { isOneLineText } from '../web/text.ts';
 import { renderPage } from '../web/views.ts';
+import { newPassword, personName } from './fields.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
+import { startSession } from './sessions.ts';
 import { createUser, emailAddress, findUserByEmail, normalizeEmail } from './users.ts';
 
 const registration = z.object({
   email: emailAddress,
-  name: z
-    .string()
-    .trim()
-    .min(1, 'Enter your name.')
-    .max(80, 'Keep your name to 80 characters.')
-    .refine(isOneLineText, 'Use only printable characters in your name.'),
-  password: z.string().min(8, 'Use at least 8 characters for your password.').max(1024, 'That password is too long.'),
+  name: personName,
+  password: newPassword,
 });
 
 const FAILED_LOGIN_WINDOW_MS = 15 * 60 * 1000;
@@ -46,7 +41,7 @@ export function accountRoutes(db: Database, hooks: AccountHooks): Router {
       res.status(422).send(renderPage(req, res, 'register', { pageTitle: 'Create your account', next, values, errors }));
       return;
     }
-    await signIn(req, user.id);
+    await startSession(req, user.id);
     res.redirect(303, next ?? '/tablos');
   });
 
@@ -63,7 +58,7 @@ export function accountRoutes(db: Database, hooks: AccountHooks): Router {
       res.status(401).send(renderPage(req, res, 'login', { pageTitle: 'Sign in', next, email, error: GENERIC_LOGIN_FAILURE }));
       return;
     }
-    await signIn(req, user.id);
+    await startSession(req, user.id);
     res.redirect(303, next ?? '/tablos');
   });
 
@@ -76,14 +71,6 @@ export function accountRoutes(db: Database, hooks: AccountHooks): Router {
   });
 
   return router;
-}
-
-/** A new session id at sign-in (no fixation), saved before the redirect so the next request finds it. */
-async function signIn(req: Request, userId: number): Promise<void> {
-  await new Promise<void>((resolve, reject) => req.session.regenerate((e) => (e ? reject(e) : resolve())));
-  req.session.userId = userId;
-  csrf.generateToken(req, true);
-  await new Promise<void>((resolve, reject) => req.session.save((e) => (e ? reject(e) : resolve())));
 }
 
 /** Only a path on this site: "/x", never "//evil.example" or "/\evil.example". */

@@ -2,16 +2,24 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import connectPgSimple from 'connect-pg-simple';
+import type { Request } from 'express';
 import session from 'express-session';
 import type pg from 'pg';
+import { csrf } from '../web/csrf.ts';
 
 declare module 'express-session' {
   interface SessionData {
     userId: number;
+    /** When the person signed in (ISO 8601), their browser and address then: for the sessions page. */
+    createdAt: string;
+    userAgent: string;
+    ip: string;
   }
 }
 
 export const SESSION_COOKIE = 'tablo.sid';
+/** Enough of a user agent to name the browser; the rest is not worth a row's bytes. */
+const MAX_USER_AGENT_LENGTH = 512;
 const PgStore = connectPgSimple(session);
 
 export function createSessionStore(pool: pg.Pool): session.Store & { close: () => void } {
@@ -49,4 +57,42 @@ export function loadSessionSecret(configured: string | undefined, dataDir: strin
     writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
     return secret;
   }
+}
+
+/**
+ * Signs the person in on a new session id (no fixation), noting when, from which browser and
+ * address, and saves it before the redirect so the next request finds it.
+ */
+export async function startSession(req: Request, userId: number): Promise<void> {
+  await regenerate(req);
+  Object.assign(req.session, {
+    userId,
+    createdAt: new Date().toISOString(),
+    userAgent: (req.get('User-Agent') ?? '').slice(0, MAX_USER_AGENT_LENGTH),
+    ip: req.ip ?? '',
+  });
+  csrf.generateToken(req, true);
+  await save(req);
+}
+
+/**
+ * The same sign-in on a new session id and a new CSRF token (after a password change); answers
+ * the id it replaced, whose row is gone.
+ */
+export async function renewSession(req: Request): Promise<string> {
+  const previousId = req.sessionID;
+  const { userId, createdAt, userAgent, ip } = req.session;
+  await regenerate(req);
+  Object.assign(req.session, { userId, createdAt, userAgent, ip });
+  csrf.generateToken(req, true);
+  await save(req);
+  return previousId;
+}
+
+function regenerate(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.regenerate((e) => (e ? reject(e) : resolve())));
+}
+
+function save(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.save((e) => (e ? reject(e) : resolve())));
 }

@@ -6,6 +6,8 @@ export interface UsersTable {
   id: Generated<number>;
   email: string;
   name: string;
+  /** Unique whatever the case (an index on lower(handle)); see src/accounts/handles.ts. */
+  handle: string;
   password_hash: string;
   created_at: CreatedAt;
 }

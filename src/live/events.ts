@@ -29,8 +29,11 @@ export const NAMED_EVENTS = [
 
 export type NamedEvent = (typeof NAMED_EVENTS)[number];
 
-/** Why a stream ended. */
-export type CloseReason = 'client' | 'signed-out' | 'access-ended' | 'shutdown' | 'slow-reader' | 'error';
+/**
+ * Why a stream ended. `session-renewed`: the session goes on under a new id (a password change);
+ * the stream just ends and its page reconnects with the new cookie.
+ */
+export type CloseReason = 'client' | 'signed-out' | 'session-renewed' | 'access-ended' | 'shutdown' | 'slow-reader' | 'error';
 
 /** What changed about a tablo, for the people who can see it. */
 export type TabloChange = 'members' | 'renamed' | 'deleted';

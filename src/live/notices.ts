@@ -23,7 +23,7 @@ const notice = z.discriminatedUnion('k', [
     k: z.literal('close'),
     from: z.string(),
     scope,
-    reason: z.enum(['client', 'signed-out', 'access-ended', 'shutdown', 'slow-reader', 'error']),
+    reason: z.enum(['client', 'signed-out', 'session-renewed', 'access-ended', 'shutdown', 'slow-reader', 'error']),
   }),
   z.object({ k: z.literal('presence'), from: z.string(), tablo: id }),
   z.object({ k: z.literal('read'), from: z.string(), read: z.array(z.tuple([id, id])) }),
