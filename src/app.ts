@@ -12,14 +12,15 @@ import type { Realtime } from './discussion/discussion.ts';
 import { discussionRoutes, streamRoutes } from './discussion/routes.ts';
 import { htmxDistDir, staticDir } from './paths.ts';
 import { tabloRoutes } from './tablos/routes.ts';
-import { csrf } from './web/csrf.ts';
+import { csrfProtection } from './web/csrf.ts';
 import { handleErrors, pageNotFound } from './web/errors.ts';
 import { healthRoutes, type Lifecycle } from './web/health.ts';
+import { postingLimit } from './web/limits.ts';
 import { type Metrics, metricsRoute } from './web/metrics.ts';
 import { securityHeaders } from './web/security.ts';
 
 export type AppDeps = {
-  config: Pick<Config, 'trustProxy' | 'metricsToken' | 'production'>;
+  config: Pick<Config, 'trustProxy' | 'metricsToken' | 'production' | 'postRateLimit'>;
   db: Database;
   logger: Logger;
   metrics: Metrics;
@@ -61,7 +62,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Over 64 KiB: 413 before anything else looks at the request.
   app.use(express.urlencoded({ extended: false, limit: '64kb' }));
   app.use(sessionMiddleware(deps.sessionStore, deps.sessionSecret));
-  app.use(csrf.csrfSynchronisedProtection);
+  app.use(csrfProtection(deps.sessionSecret));
   app.use(loadCurrentUser(db));
 
   app.get('/', (_req, res) => {
@@ -74,7 +75,7 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
   app.use(tabloRoutes(db, deps.realtime));
-  app.use(discussionRoutes(db, deps.realtime));
+  app.use(discussionRoutes(db, deps.realtime, postingLimit(db, config.postRateLimit)));
 
   app.use(pageNotFound);
   app.use(handleErrors(logger));

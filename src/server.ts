@@ -13,6 +13,7 @@ import { createRealtimeMetrics } from './discussion/metrics.ts';
 import { PostgresBus } from './discussion/postgres-bus.ts';
 import type { Realtime } from './discussion/discussion.ts';
 import { ReadTracker } from './discussion/read-state.ts';
+import { purgeLimitsPeriodically } from './web/limits.ts';
 import { createMetrics } from './web/metrics.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -66,6 +67,7 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     lifecycle,
     realtime,
   });
+  const stopPurgingLimits = purgeLimitsPeriodically(db, (error) => logger.warn({ err: error }, 'purging rate limits failed'));
   const server = createServer(app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -86,6 +88,7 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
       await closed;
       clearTimeout(forced);
       realtime.broker.stop();
+      stopPurgingLimits();
       await realtime.bus.stop();
       await realtime.readTracker.stop();
       sessionStore.close();

@@ -6,6 +6,7 @@ import type { Database } from '../db/database.ts';
 import { requireTabloAccess, type TabloAccess } from '../tablos/policy.ts';
 import { unreadTotal } from '../tablos/tablos.ts';
 import { wantsFragment } from '../web/errors.ts';
+import type { PostingLimit } from '../web/limits.ts';
 import { renderPage, renderPartial } from '../web/views.ts';
 import { framedMessagesAfter, postMessage, type Realtime } from './discussion.ts';
 import { renderMessage } from './fragment.ts';
@@ -14,7 +15,7 @@ import type { CloseReason, StreamOwner } from './broker.ts';
 import { markRead } from './read-state.ts';
 import { DiscussionStream, EventStream } from './stream.ts';
 
-export function discussionRoutes(db: Database, realtime: Realtime): Router {
+export function discussionRoutes(db: Database, realtime: Realtime, posting: PostingLimit): Router {
   const router = Router();
   const member = requireTabloAccess(db);
 
@@ -25,18 +26,28 @@ export function discussionRoutes(db: Database, realtime: Realtime): Router {
   router.post('/tablos/:tabloId/discussion/messages', requireSignIn(), member, async (req, res) => {
     const access: TabloAccess = res.locals.access;
     const draft = readDraft(req.body);
-    if ('error' in draft) {
-      res.status(422);
-      if (wantsFragment(req)) res.send(renderPartial('composer-error', { error: draft.error }));
-      else res.send(await discussionPage(db, realtime, req, res, { error: draft.error, draft: draft.raw }));
-      return;
+    // Not sent: the reason under the composer (htmx), or the page again with the draft kept.
+    const refuse = async (status: number, error: string, kept: string) => {
+      res.status(status);
+      if (wantsFragment(req)) res.send(renderPartial('composer-error', { error }));
+      else res.send(await discussionPage(db, realtime, req, res, { error, draft: kept }));
+    };
+    if ('error' in draft) return refuse(422, draft.error, draft.raw);
+    const authorId: number = res.locals.currentUser.id;
+    const allowance = await posting.take(authorId);
+    if (!allowance.ok) {
+      const wait = allowance.retryAfterSeconds;
+      res.set('Retry-After', String(wait));
+      return refuse(429, `You are posting too fast. Wait ${wait} second${wait === 1 ? '' : 's'}, then send it again.`, draft.body);
     }
-    const { message, html } = await postMessage(db, realtime, {
+    const { message, html, created } = await postMessage(db, realtime, {
       tabloId: access.tablo.id,
-      authorId: res.locals.currentUser.id,
+      authorId,
       body: draft.body,
       clientToken: draft.clientToken,
     });
+    // A retry of a post already stored (same client_token) is not a new message.
+    if (!created) await posting.refund(authorId);
     if (wantsFragment(req)) res.status(201).type('html').send(html);
     else res.redirect(303, `/tablos/${access.tablo.id}/discussion#message-${message.id}`);
   });
