@@ -3,6 +3,7 @@ import * as foundation from './001_foundation.ts';
 import * as messages from './002_messages.ts';
 import * as presence from './003_presence.ts';
 import * as handles from './004_handles.ts';
+import * as limits from './005_limits.ts';
 import * as invitations from './006_invitations.ts';
 
 /** Every migration, by name; names sort in the order they are applied. */
@@ -11,5 +12,6 @@ export const migrations: Record<string, Migration> = {
   '002_messages': messages,
   '003_presence': presence,
   '004_handles': handles,
+  '005_limits': limits,
   '006_invitations': invitations,
 };

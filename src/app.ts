@@ -16,14 +16,15 @@ import type { Live } from './live/live.ts';
 import { htmxDistDir, staticDir } from './paths.ts';
 import { invitationRoutes } from './tablos/invitation-routes.ts';
 import { tabloRoutes } from './tablos/routes.ts';
-import { csrf } from './web/csrf.ts';
+import { csrfProtection } from './web/csrf.ts';
 import { handleErrors, pageNotFound } from './web/errors.ts';
 import { healthRoutes, type Lifecycle } from './web/health.ts';
+import { postingLimit } from './web/limits.ts';
 import { type Metrics, metricsRoute } from './web/metrics.ts';
 import { securityHeaders } from './web/security.ts';
 
 export type AppDeps = {
-  config: Pick<Config, 'trustProxy' | 'metricsToken' | 'production'>;
+  config: Pick<Config, 'trustProxy' | 'metricsToken' | 'production' | 'postRateLimit'>;
   db: Database;
   logger: Logger;
   metrics: Metrics;
@@ -46,7 +47,7 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
   app.use(securityHeaders);
-  const discussion = { db, live: deps.live, readTracker: deps.readTracker };
+  const discussion = { db, live: deps.live, readTracker: deps.readTracker, posting: postingLimit(db, config.postRateLimit) };
   const signedInStream = streamSignIn(db, deps.sessionStore, deps.sessionSecret);
   app.use(discussionStreamRoutes(discussion, signedInStream));
   app.use(personalStreamRoutes(deps.live, signedInStream));
@@ -67,7 +68,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Over 64 KiB: 413 before anything else looks at the request.
   app.use(express.urlencoded({ extended: false, limit: '64kb' }));
   app.use(sessionMiddleware(deps.sessionStore, deps.sessionSecret));
-  app.use(csrf.csrfSynchronisedProtection);
+  app.use(csrfProtection(deps.sessionSecret));
   app.use(loadCurrentUser(db));
 
   app.get('/', (_req, res) => {

@@ -14,6 +14,7 @@ const environment = z.object({
   METRICS_TOKEN: z.string().min(1).optional(),
   TRUST_PROXY: z.string().optional(),
   MAX_STREAMS_PER_USER: z.coerce.number().int().min(0).default(50),
+  POST_RATE_LIMIT: z.coerce.number().int().min(0).max(10_000, 'POST_RATE_LIMIT: at most 10000 (0 turns the limit off)').default(120),
   STREAM_KEEPALIVE_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
@@ -32,6 +33,8 @@ export type Config = {
   trustProxy: number | string | false;
   /** Open streams one person may hold at once (per instance); 0 = no cap (load tests). */
   maxStreamsPerUser: number;
+  /** Messages one person may post in any 60 seconds; 0 = no limit. */
+  postRateLimit: number;
   /** How often idle streams get a `: keep-alive` comment (the contract asks for ≤ 20 s). */
   keepAliveMs: number;
   logLevel: z.infer<typeof environment>['LOG_LEVEL'];
@@ -56,6 +59,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsToken: e.METRICS_TOKEN,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     maxStreamsPerUser: e.MAX_STREAMS_PER_USER,
+    postRateLimit: e.POST_RATE_LIMIT,
     keepAliveMs: e.STREAM_KEEPALIVE_MS,
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',

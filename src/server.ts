@@ -9,6 +9,7 @@ import { migrateToLatest } from './db/migrate.ts';
 import { ReadTracker } from './discussion/read-state.ts';
 import { Live } from './live/live.ts';
 import { liveRules } from './live-rules.ts';
+import { purgeLimitsPeriodically } from './web/limits.ts';
 import { createMetrics } from './web/metrics.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -60,6 +61,7 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     live,
     readTracker,
   });
+  const stopPurgingLimits = purgeLimitsPeriodically(db, (error) => logger.warn({ err: error }, 'purging rate limits failed'));
   const server = createServer(app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -79,6 +81,7 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
       const forced = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await closed;
       clearTimeout(forced);
+      stopPurgingLimits();
       await live.stop();
       await readTracker.stop();
       sessionStore.close();

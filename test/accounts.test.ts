@@ -243,34 +243,37 @@ describe('sign in', () => {
     }
   });
 
-  it('gives a new session id at sign-in; the old one grants nothing', async () => {
+  // Signed-out pages start no session (nothing is stored for a visit), so the session an attacker
+  // could plant in a victim's browser is one of their own: signing in must not keep it.
+  it('gives a new session id at sign-in; a planted session grants nothing', async () => {
+    const attacker = await registerPerson(app.url, 'Mallory');
+    const planted = attacker.client.cookie('tablo.sid')!;
     const client = new Client(app.url);
+    client.setCookie('tablo.sid', planted);
     await client.get('/login');
-    const preLogin = client.cookie('tablo.sid');
-    assert.ok(preLogin, 'the login page starts a session for its CSRF token');
     const response = await client.post('/login', { email: ada.email, password: ada.password });
     assert.equal(response.status, 303);
     const afterLogin = client.cookie('tablo.sid');
     assert.ok(afterLogin);
-    assert.notEqual(afterLogin, preLogin);
-    assert.equal(await isSignedIn(client), true);
-
-    const attacker = new Client(app.url);
-    attacker.setCookie('tablo.sid', preLogin);
-    assert.equal(await isSignedIn(attacker), false);
+    assert.notEqual(afterLogin, planted);
+    const page = await client.get('/tablos');
+    assert.equal(page.status, 200);
+    assert.match(page.html, new RegExp(`<meta name="current-user-id" content="${ada.id}"`));
+    // The planted session ended with the sign-in: its cookie reaches nobody's account.
+    assert.equal(await isSignedIn(attacker.client), false);
   });
 
   it('gives a new session id at registration too', async () => {
+    const attacker = await registerPerson(app.url, 'Mallory');
+    const planted = attacker.client.cookie('tablo.sid')!;
     const client = new Client(app.url);
+    client.setCookie('tablo.sid', planted);
     await client.get('/register');
-    const preLogin = client.cookie('tablo.sid');
-    assert.ok(preLogin);
     const response = await client.post('/register', { email: freshEmail(), name: 'Fixed', password: PASSWORD });
     assert.equal(response.status, 303);
-    assert.notEqual(client.cookie('tablo.sid'), preLogin);
-    const attacker = new Client(app.url);
-    attacker.setCookie('tablo.sid', preLogin);
-    assert.equal(await isSignedIn(attacker), false);
+    assert.notEqual(client.cookie('tablo.sid'), planted);
+    assert.equal(await isSignedIn(client), true);
+    assert.equal(await isSignedIn(attacker.client), false);
   });
 
   it('does not accept the pre-sign-in CSRF token afterwards', async () => {

@@ -17,12 +17,14 @@ import {
 } from './support/discussion.ts';
 import { openStream } from './support/sse.ts';
 
+// These tests post hundreds of messages as one person: no posting limit (limits.test.ts tests it).
+const UNLIMITED = { POST_RATE_LIMIT: '0' };
 let app: TestApp;
 let ada: Person;
 let bob: Person;
 let eve: Person;
 before(async () => {
-  app = await startTestApp();
+  app = await startTestApp({ env: UNLIMITED });
   [ada, bob, eve] = await Promise.all([registerPerson(app.url, 'Ada'), registerPerson(app.url, 'Bob'), registerPerson(app.url, 'Eve')]);
 });
 after(() => app.close());

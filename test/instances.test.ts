@@ -11,7 +11,8 @@ import { Client, createTablo, type Person, registerPerson } from './support/clie
 import { type Article, addMember, articlesIn, eventually, parseArticle, postMessage, postOk } from './support/discussion.ts';
 import { openStream, type OpenOptions, type SseStream, type StreamEnd } from './support/sse.ts';
 
-const env = { REALTIME_BUS: 'postgres' };
+// Ada posts hundreds of messages across these tests: no posting limit (limits.test.ts tests it).
+const env = { REALTIME_BUS: 'postgres', POST_RATE_LIMIT: '0' };
 const LONG = 30_000; // generous: a wait that runs out is a failure, never a measurement
 
 let a: TestApp;

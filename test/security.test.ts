@@ -41,6 +41,8 @@ const listedIds = (html: string) => [...html.matchAll(/<li id="tablo-(\d+)"/g)].
 
 /** The session cookie's Set-Cookie line, if the response sets it. */
 const sessionSetCookie = (response: Response) => response.headers.getSetCookie().find((c) => c.startsWith('tablo.sid='));
+/** The CSRF cookie's Set-Cookie line, if the response sets it. */
+const csrfSetCookie = (response: Response) => response.headers.getSetCookie().find((c) => c.startsWith('tablo.csrf='));
 
 describe('CSRF', () => {
   // Each case: a missing token (no field, no header), an empty one and a wrong one.
@@ -249,49 +251,48 @@ describe('security headers', () => {
   }
 });
 
-describe('session cookie', () => {
-  it('is HttpOnly and SameSite=Lax, and not Secure over plain HTTP', async () => {
-    const client = new Client(app.url);
-    const page = await client.get('/login');
-    const cookie = sessionSetCookie(page);
-    assert.ok(cookie, 'the login page sets the session cookie');
+describe('cookies', () => {
+  const expectFlags = (cookie: string | undefined, secure: boolean) => {
+    assert.ok(cookie);
     assert.match(cookie, /;\s*HttpOnly/i);
     assert.match(cookie, /;\s*SameSite=Lax/i);
     assert.match(cookie, /;\s*Path=\//i);
-    assert.doesNotMatch(cookie, /;\s*Secure/i);
+    if (secure) assert.match(cookie, /;\s*Secure/i);
+    else assert.doesNotMatch(cookie, /;\s*Secure/i);
+  };
 
-    const ada = await registerPerson(app.url, 'Ada');
-    const signedIn = new Client(app.url);
-    await signedIn.get('/login');
-    const login = await signedIn.post('/login', { email: ada.email, password: ada.password });
-    const loginCookie = sessionSetCookie(login);
-    assert.ok(loginCookie, 'sign-in sets a new session cookie');
-    assert.match(loginCookie, /;\s*HttpOnly/i);
-    assert.match(loginCookie, /;\s*SameSite=Lax/i);
-    assert.doesNotMatch(loginCookie, /;\s*Secure/i);
+  /** Signs in through the form with these extra headers; answers the sign-in's response. */
+  async function signInVia(url: string, headers: Record<string, string>) {
+    const ada = await registerPerson(url, 'Ada');
+    const client = new Client(url);
+    const page = await client.get('/login', headers);
+    const login = await client.post('/login', { email: ada.email, password: ada.password }, headers);
+    assert.equal(login.status, 303);
+    return { page, login };
+  }
+
+  it('are HttpOnly and SameSite=Lax, and not Secure over plain HTTP', async () => {
+    const { page, login } = await signInVia(app.url, {});
+    assert.equal(sessionSetCookie(page), undefined, 'a signed-out page starts no session');
+    expectFlags(csrfSetCookie(page), false);
+    expectFlags(sessionSetCookie(login), false);
   });
 
-  it('ignores X-Forwarded-Proto when no proxy is trusted', async () => {
-    const page = await new Client(app.url).get('/login', { 'X-Forwarded-Proto': 'https' });
-    const cookie = sessionSetCookie(page);
-    assert.ok(cookie);
-    assert.doesNotMatch(cookie, /;\s*Secure/i);
+  it('ignore X-Forwarded-Proto when no proxy is trusted', async () => {
+    const { page, login } = await signInVia(app.url, { 'X-Forwarded-Proto': 'https' });
+    expectFlags(csrfSetCookie(page), false);
+    expectFlags(sessionSetCookie(login), false);
   });
 
-  it('is Secure behind a trusted proxy that says the request came over HTTPS', async () => {
+  it('are Secure behind a trusted proxy that says the request came over HTTPS', async () => {
     const proxied = await startTestApp({ env: { TRUST_PROXY: 'true' } });
     try {
-      const https = await new Client(proxied.url).get('/login', { 'X-Forwarded-Proto': 'https' });
-      const cookie = sessionSetCookie(https);
-      assert.ok(cookie);
-      assert.match(cookie, /;\s*Secure/i);
-      assert.match(cookie, /;\s*HttpOnly/i);
-      assert.match(cookie, /;\s*SameSite=Lax/i);
-
-      const http = await new Client(proxied.url).get('/login', { 'X-Forwarded-Proto': 'http' });
-      const plainCookie = sessionSetCookie(http);
-      assert.ok(plainCookie);
-      assert.doesNotMatch(plainCookie, /;\s*Secure/i);
+      const https = await signInVia(proxied.url, { 'X-Forwarded-Proto': 'https' });
+      expectFlags(csrfSetCookie(https.page), true);
+      expectFlags(sessionSetCookie(https.login), true);
+      const http = await signInVia(proxied.url, { 'X-Forwarded-Proto': 'http' });
+      expectFlags(csrfSetCookie(http.page), false);
+      expectFlags(sessionSetCookie(http.login), false);
     } finally {
       await proxied.close();
     }

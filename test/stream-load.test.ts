@@ -6,12 +6,14 @@ import { Client, createTablo, type Person, registerPerson } from './support/clie
 import { addMember, eventually, postMany, postOk } from './support/discussion.ts';
 import { openStream, type SseEvent } from './support/sse.ts';
 
+// These tests post hundreds of messages as one person: no posting limit (limits.test.ts tests it).
+const UNLIMITED = { POST_RATE_LIMIT: '0' };
 let app: TestApp;
 let ada: Person;
 let bob: Person;
 let cat: Person;
 before(async () => {
-  app = await startTestApp();
+  app = await startTestApp({ env: UNLIMITED });
   [ada, bob, cat] = await Promise.all([registerPerson(app.url, 'Ada'), registerPerson(app.url, 'Bob'), registerPerson(app.url, 'Cat')]);
 });
 after(() => app.close());
@@ -40,10 +42,10 @@ async function anotherSession(person: Person): Promise<Person> {
   return { ...person, client };
 }
 
-/** The same session (cookie and CSRF token) talking to another instance. */
+/** The same session (its cookies and CSRF token) talking to another instance. */
 function through(instance: TestApp, person: Person): Person {
   const client = new Client(instance.url);
-  client.setCookie('tablo.sid', person.client.cookie('tablo.sid')!);
+  for (const name of ['tablo.sid', 'tablo.csrf']) client.setCookie(name, person.client.cookie(name)!);
   client.csrfToken = person.client.csrfToken;
   return { ...person, client };
 }
@@ -141,8 +143,8 @@ describe('many posters, readers coming and going', () => {
   });
 
   it('does the same across two instances sharing the database through the Postgres bus', async () => {
-    const one = await startTestApp({ databaseUrl: app.databaseUrl, env: { REALTIME_BUS: 'postgres' } });
-    const two = await startTestApp({ databaseUrl: app.databaseUrl, env: { REALTIME_BUS: 'postgres' } });
+    const one = await startTestApp({ databaseUrl: app.databaseUrl, env: { ...UNLIMITED, REALTIME_BUS: 'postgres' } });
+    const two = await startTestApp({ databaseUrl: app.databaseUrl, env: { ...UNLIMITED, REALTIME_BUS: 'postgres' } });
     try {
       await crowd([one, two]);
     } finally {

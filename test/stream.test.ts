@@ -5,11 +5,13 @@ import { Client, createTablo, type Person, registerPerson } from './support/clie
 import { type Article, addMember, eventually, parseArticle, postMany, postOk } from './support/discussion.ts';
 import { openStream, type SseEvent, type SseStream } from './support/sse.ts';
 
+// These tests post hundreds of messages as one person: no posting limit (limits.test.ts tests it).
+const UNLIMITED = { POST_RATE_LIMIT: '0' };
 let app: TestApp;
 let ada: Person;
 let bob: Person;
 before(async () => {
-  app = await startTestApp();
+  app = await startTestApp({ env: UNLIMITED });
   [ada, bob] = await Promise.all([registerPerson(app.url, 'Ada'), registerPerson(app.url, 'Bob')]);
 });
 after(() => app.close());

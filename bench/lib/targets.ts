@@ -206,6 +206,8 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x', options: AppOp
             SESSION_SECRET: sessionSecret,
             DATA_DIR: path.join(os.tmpdir(), `tablo-bench-${process.pid}`),
             REALTIME_BUS: kind === 'app' ? 'memory' : 'postgres',
+            // A benchmark posts far faster than a person may.
+            POST_RATE_LIMIT: '0',
             ...(options.keepAliveMs === undefined ? {} : { STREAM_KEEPALIVE_MS: String(options.keepAliveMs) }),
           },
           portFrom: /Tablo is ready at http:\/\/[^:\s]+:(\d+)/,

@@ -17,12 +17,14 @@ export class TabloProcess {
   private constructor(
     readonly port: number,
     private readonly databaseUrl: string,
+    private readonly env: Record<string, string>,
   ) {
     this.url = `http://127.0.0.1:${port}`;
   }
 
-  static async start(databaseUrl: string): Promise<TabloProcess> {
-    const server = new TabloProcess(await freePort(), databaseUrl);
+  /** `env`: settings for this process on top of the test's environment (e.g. POST_RATE_LIMIT). */
+  static async start(databaseUrl: string, env: Record<string, string> = {}): Promise<TabloProcess> {
+    const server = new TabloProcess(await freePort(), databaseUrl, env);
     await server.launch();
     return server;
   }
@@ -38,6 +40,7 @@ export class TabloProcess {
         DATABASE_URL: this.databaseUrl,
         DATA_DIR: this.dataDir,
         LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
+        ...this.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

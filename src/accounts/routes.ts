@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { z } from 'zod';
 import type { Database } from '../db/database.ts';
+import { type Limit, PostgresLimitStore } from '../web/limits.ts';
 import { renderPage } from '../web/views.ts';
 import { newPassword, personName } from './fields.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
@@ -49,7 +51,7 @@ export function accountRoutes(db: Database, hooks: AccountHooks): Router {
     res.send(renderPage(req, res, 'login', { pageTitle: 'Sign in', next: safeNext(req.query.next), email: '' }));
   });
 
-  router.post('/login', ...loginRateLimits(), async (req, res) => {
+  router.post('/login', ...loginRateLimits(db), async (req, res) => {
     const email = typeof req.body?.email === 'string' ? req.body.email : '';
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
     const next = safeNext(req.body?.next);
@@ -80,32 +82,43 @@ export function safeNext(value: unknown): string | undefined {
 }
 
 /**
- * Failed sign-ins are limited per email and per address; successful ones do not count.
- * Over the limit: 429 with Retry-After and the form again.
+ * Failed sign-ins, counted in PostgreSQL so every instance shares them; successful ones do not
+ * count. Per email and address together, so a guesser elsewhere cannot lock the owner out; and
+ * per address, so one address cannot try many emails. Over either: 429 with Retry-After.
  */
-function loginRateLimits() {
+export const FAILED_SIGN_INS = {
+  perEmailAndAddress: { limit: 10, windowMs: FAILED_LOGIN_WINDOW_MS },
+  perAddress: { limit: 100, windowMs: FAILED_LOGIN_WINDOW_MS },
+} as const;
+
+function loginRateLimits(db: Database) {
   const tooMany = (req: Request, res: Response) => {
     const email = typeof req.body?.email === 'string' ? req.body.email : '';
     res.status(429).send(renderPage(req, res, 'login', {
       pageTitle: 'Sign in',
       next: safeNext(req.body?.next),
       email,
-      error: 'Too many failed attempts. Wait a few minutes and try again.',
+      error: 'Too many failed attempts from here. Wait a few minutes and try again.',
     }));
   };
-  const common = {
-    windowMs: FAILED_LOGIN_WINDOW_MS,
-    skipSuccessfulRequests: true,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    handler: tooMany,
-  } as const;
-  return [
-    rateLimit({ ...common, limit: 100 }),
+  const address = (req: Request) => ipKeyGenerator(req.ip ?? '');
+  const limiter = (name: string, rule: Limit, key: (req: Request) => string) =>
     rateLimit({
-      ...common,
-      limit: 10,
-      keyGenerator: (req) => `email:${normalizeEmail(String(req.body?.email ?? ''))}`,
-    }),
+      ...rule,
+      store: new PostgresLimitStore(db, `sign-in:${name}:`, rule),
+      keyGenerator: key,
+      skipSuccessfulRequests: true,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      handler: tooMany,
+    });
+  return [
+    limiter('address', FAILED_SIGN_INS.perAddress, address),
+    limiter('email', FAILED_SIGN_INS.perEmailAndAddress, (req) => `${emailKey(req.body?.email)} ${address(req)}`),
   ];
+}
+
+/** The email as a limit's key: a hash, so whatever was typed (NUL included) is storable and not kept. */
+function emailKey(email: unknown): string {
+  return createHash('sha256').update(normalizeEmail(typeof email === 'string' ? email : '')).digest('base64url');
 }

@@ -5,7 +5,6 @@ import connectPgSimple from 'connect-pg-simple';
 import type { Request } from 'express';
 import session from 'express-session';
 import type pg from 'pg';
-import { csrf } from '../web/csrf.ts';
 
 declare module 'express-session' {
   interface SessionData {
@@ -71,7 +70,6 @@ export async function startSession(req: Request, userId: number): Promise<void> 
     userAgent: (req.get('User-Agent') ?? '').slice(0, MAX_USER_AGENT_LENGTH),
     ip: req.ip ?? '',
   });
-  csrf.generateToken(req, true);
   await save(req);
 }
 
@@ -84,7 +82,6 @@ export async function renewSession(req: Request): Promise<string> {
   const { userId, createdAt, userAgent, ip } = req.session;
   await regenerate(req);
   Object.assign(req.session, { userId, createdAt, userAgent, ip });
-  csrf.generateToken(req, true);
   await save(req);
   return previousId;
 }

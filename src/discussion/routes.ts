@@ -6,15 +6,16 @@ import { type Live, streamOwner } from '../live/live.ts';
 import { requireTabloAccess, tabloAccess } from '../tablos/policy.ts';
 import { unreadTotal } from '../tablos/tablos.ts';
 import { wantsFragment } from '../web/errors.ts';
+import type { PostingLimit } from '../web/limits.ts';
 import { renderPage, renderPartial } from '../web/views.ts';
 import { framedEventsAfter, postMessage } from './discussion.ts';
 import { renderMessage } from './fragment.ts';
 import { MAX_BODY_CHARACTERS, MAX_CLIENT_TOKEN_LENGTH, messagesBefore, PAGE_SIZE } from './messages.ts';
 import { markRead, type ReadTracker } from './read-state.ts';
 
-export type DiscussionDeps = { db: Database; live: Live; readTracker: ReadTracker };
+export type DiscussionDeps = { db: Database; live: Live; readTracker: ReadTracker; posting: PostingLimit };
 
-export function discussionRoutes({ db, live }: DiscussionDeps): Router {
+export function discussionRoutes({ db, live, posting }: DiscussionDeps): Router {
   const router = Router();
   const member = requireTabloAccess(db);
 
@@ -25,18 +26,28 @@ export function discussionRoutes({ db, live }: DiscussionDeps): Router {
   router.post('/tablos/:tabloId/discussion/messages', requireSignIn(), member, async (req, res) => {
     const access = tabloAccess(res);
     const draft = readDraft(req.body);
-    if ('error' in draft) {
-      res.status(422);
-      if (wantsFragment(req)) res.send(renderPartial('composer-error', { error: draft.error }));
-      else res.send(await discussionPage(db, live, req, res, { error: draft.error, draft: draft.raw }));
-      return;
+    // Not sent: the reason under the composer (htmx), or the page again with the draft kept.
+    const refuse = async (status: number, error: string, kept: string) => {
+      res.status(status);
+      if (wantsFragment(req)) res.send(renderPartial('composer-error', { error }));
+      else res.send(await discussionPage(db, live, req, res, { error, draft: kept }));
+    };
+    if ('error' in draft) return refuse(422, draft.error, draft.raw);
+    const authorId = signedInUser(res).id;
+    const allowance = await posting.take(authorId);
+    if (!allowance.ok) {
+      const wait = allowance.retryAfterSeconds;
+      res.set('Retry-After', String(wait));
+      return refuse(429, `You are posting too fast. Wait ${wait} second${wait === 1 ? '' : 's'}, then send it again.`, draft.body);
     }
-    const { message, html } = await postMessage(db, live, {
+    const { message, html, created } = await postMessage(db, live, {
       tabloId: access.tablo.id,
-      authorId: signedInUser(res).id,
+      authorId,
       body: draft.body,
       clientToken: draft.clientToken,
     });
+    // A retry of a post already stored (same client_token) is not a new message.
+    if (!created) await posting.refund(authorId);
     if (wantsFragment(req)) res.status(201).type('html').send(html);
     else res.redirect(303, `/tablos/${access.tablo.id}/discussion#message-${message.id}`);
   });
