@@ -5,6 +5,7 @@ import * as presence from './003_presence.ts';
 import * as handles from './004_handles.ts';
 import * as limits from './005_limits.ts';
 import * as invitations from './006_invitations.ts';
+import * as events from './007_events.ts';
 
 /** Every migration, by name; names sort in the order they are applied. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '004_handles': handles,
   '005_limits': limits,
   '006_invitations': invitations,
+  '007_events': events,
 };

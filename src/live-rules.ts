@@ -21,9 +21,10 @@ export function liveRules(db: Database): LiveRules {
       return renderPartial('presence', { shown: people.slice(0, PRESENCE_SHOWN), more: Math.max(0, people.length - PRESENCE_SHOWN) }).trim();
     },
 
-    async loadChange(messageId) {
+    async loadChange({ tabloId, seq, messageId }) {
+      // The event's own seq, with its message's current fragment (it may show a later change too).
       const message = await findMessage(db, messageId);
-      return message && { tabloId: message.tabloId, seq: message.seq, html: renderMessage(message) };
+      return message && message.tabloId === tabloId ? { tabloId, seq, html: renderMessage(message) } : undefined;
     },
 
     async newestSeqs(tabloIds) {

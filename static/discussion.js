@@ -11,6 +11,7 @@
   const tokenInput = composer.querySelector('input[name=client_token]');
   const composerError = document.getElementById('composer-error');
   const me = document.querySelector('meta[name="current-user-id"]')?.content;
+  const seqOf = (m) => Number(m.dataset.seq) || 0;
 
   // ---- connection status ---------------------------------------------------------------------
   // Status and retries: static/connection.js. Once the stream has ended for good (signed out,
@@ -23,9 +24,12 @@
     document.getElementById('presence').innerHTML = e.detail.data;
   });
 
-  // ---- one copy of each message, in seq order -------------------------------------------------
-  // Both the composer's answer and the stream swap into #messages; the sender's stream copy can
-  // arrive before or after its POST answer, and replays after a reconnect repeat what is shown.
+  // ---- one copy of each message, the newest version, in seq order ----------------------------
+  // The composer's answer, change answers, "load older" and the stream all bring message
+  // fragments; the sender's stream copy can arrive before or after its POST answer, replays after a
+  // reconnect repeat what is shown, and every change to a message brings it again. One rule: per
+  // message id, keep the highest data-version shown; an incoming copy replaces the shown one only
+  // when its version is higher, and is dropped otherwise.
   const targetOf = (task) => (typeof task.target === 'string' ? document.querySelector(task.target) : task.target);
   document.addEventListener('htmx:before:swap', (e) => {
     for (const task of e.detail.tasks) {
@@ -33,20 +37,67 @@
       const appending = task.swapSpec?.style === 'beforeend';
       if (!appending) keepScrollPosition();
       for (const node of [...task.fragment.children]) {
-        if (node.id && document.getElementById(node.id)) node.remove();
-        else if (appending && node.dataset?.seq) insertInOrder(node);
+        if (!node.id) continue;
+        const shown = document.getElementById(node.id);
+        if (shown) {
+          node.remove();
+          showIfNewer(node, shown);
+        } else if (appending && node.dataset?.seq) {
+          if (beforeWhatIsShown(node)) node.remove(); // "load older" brings it, in its current state
+          else insertInOrder(node);
+        }
       }
     }
   });
+
+  const versionOf = (m) => Number(m.dataset.version) || 0;
+
+  /** Puts `incoming` in place of `shown` when it is a newer version of it. */
+  function showIfNewer(incoming, shown) {
+    if (versionOf(incoming) <= versionOf(shown)) return false;
+    // The page's own mark (a permalink's highlight) and an open editor survive the swap.
+    if (shown.classList.contains('message-highlighted')) incoming.classList.add('message-highlighted');
+    const editor = shown.querySelector('.message-editor');
+    if (editor && !incoming.hasAttribute('data-deleted')) {
+      incoming.querySelector('.message-body')?.setAttribute('hidden', '');
+      incoming.append(editor);
+    }
+    shown.replaceWith(incoming);
+    return true;
+  }
+
+  /** An incoming copy of a message from a fragment's HTML (a change's answer). */
+  function showFragment(html) {
+    const template = document.createElement('template');
+    template.innerHTML = html.trim();
+    const node = template.content.querySelector('article.message');
+    if (!node) return;
+    const shown = document.getElementById(node.id);
+    if (shown) showIfNewer(node, shown);
+    else if (!beforeWhatIsShown(node)) {
+      messages.append(node);
+      insertInOrder(node);
+    }
+  }
+
+  // Answers to changes made on this page (edit, delete, react) come as fragments too.
+  document.addEventListener('tablo:fragment', (e) => showFragment(e.detail.html));
+
+  /** A message older than the oldest shown while older ones remain to be loaded. */
+  function beforeWhatIsShown(node) {
+    const oldest = messages.querySelector('article.message');
+    return Boolean(oldest && document.querySelector('#load-older button') && Number(node.dataset.seq) < seqOf(oldest));
+  }
 
   function insertInOrder(node) {
     const seq = Number(node.dataset.seq);
     let after = null;
     for (let el = messages.lastElementChild; el; el = el.previousElementSibling) {
+      if (el === node) continue;
       if (Number(el.dataset.seq) > seq) after = el;
       else break;
     }
-    if (after) messages.insertBefore(node, after); // otherwise htmx appends it
+    if (after) messages.insertBefore(node, after); // otherwise htmx appends it (or it is last already)
   }
 
   // "Load older" prepends: keep what the reader is looking at where it is.
@@ -94,8 +145,7 @@
   // already at the bottom (otherwise a pill offers to jump down).
   let newestSeen = 0;
   let sentHere = 0;
-  const seqOf = (m) => Number(m.dataset.seq) || 0;
-  new MutationObserver((records) => {
+    new MutationObserver((records) => {
     let arrived = false;
     let mine = false;
     for (const record of records) {
@@ -117,7 +167,14 @@
   }).observe(messages, { childList: true });
 
   for (const message of messages.querySelectorAll('.message')) newestSeen = Math.max(newestSeen, seqOf(message));
-  scrollToBottom();
+  // A permalink opens at its message; the discussion otherwise opens at the newest.
+  const highlighted = messages.querySelector('.message-highlighted');
+  if (highlighted) {
+    highlighted.scrollIntoView({ block: 'center' });
+    stuckToBottom = atBottom();
+  } else {
+    scrollToBottom();
+  }
 
   // ---- the composer -------------------------------------------------------------------------
   const newToken = () => [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');

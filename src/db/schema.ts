@@ -22,7 +22,7 @@ export interface TablosTable {
   id: Generated<number>;
   title: string;
   owner_id: number;
-  /** The seq of the newest message; the next message takes last_seq + 1 under this row's lock. */
+  /** The seq of the newest change event; the next change takes last_seq + 1 under this row's lock. */
   last_seq: Generated<number>;
   last_activity_at: ColumnType<Date, Date | string | undefined, Date | string>;
   created_at: CreatedAt;
@@ -45,6 +45,30 @@ export interface MessagesTable {
   author_id: number;
   body: string;
   client_token: string | null;
+  created_at: CreatedAt;
+  /** 1 when posted, +1 with every change (edit, deletion, reaction, a change to the message it quotes). */
+  version: Generated<number>;
+  edited_at: Date | null;
+  /** A deleted message keeps its row and place, with an empty body. */
+  deleted_at: Date | null;
+  /** The message (of the same tablo) this one replies to. */
+  reply_to: number | null;
+}
+
+export type EventKind = 'created' | 'edited' | 'deleted' | 'reacted' | 'quoted';
+
+/** A tablo's log: every change to its discussion, numbered by the tablo's seq. */
+export interface TabloEventsTable {
+  tablo_id: number;
+  seq: number;
+  message_id: number;
+  kind: EventKind;
+}
+
+export interface ReactionsTable {
+  message_id: number;
+  user_id: number;
+  emoji: string;
   created_at: CreatedAt;
 }
 
@@ -79,6 +103,8 @@ export interface Tables {
   tablos: TablosTable;
   tablo_members: TabloMembersTable;
   messages: MessagesTable;
+  tablo_events: TabloEventsTable;
+  reactions: ReactionsTable;
   presence: PresenceTable;
   invitations: InvitationsTable;
   join_links: JoinLinksTable;

@@ -1,30 +1,102 @@
 import type { Database } from '../db/database.ts';
 import type { Live } from '../live/live.ts';
 import { changeFrame, type LiveEvent } from '../live/sse.ts';
+import { type ChangeOutcome, type Logged, storeDeletion, storeEdit, storeReactionToggle } from './changes.ts';
 import { renderMessage } from './fragment.ts';
-import { type Message, messagesAfter, storeMessage } from './messages.ts';
+import { eventsAfter, findMessage, findMessages, type Message, storeMessage } from './messages.ts';
 
-/**
- * A tablo's discussion receives a message: stored (numbered, committed), then announced. Persist,
- * then publish: a message reaches streams only once its transaction has committed.
- */
+// The domain verbs of a discussion. Each stores its change (numbered in the tablo's log,
+// committed), then announces it: persist, then publish — a change reaches streams only once its
+// transaction has committed. Each answers the changed message's fragment, rendered once.
+
+export type Changed = { message: Message; html: string };
+
+/** A tablo's discussion receives a message. */
 export async function postMessage(
   db: Database,
   live: Live,
-  input: { tabloId: number; authorId: number; body: string; clientToken: string | undefined },
+  input: { tabloId: number; authorId: number; body: string; clientToken: string | undefined; replyTo?: number },
 ): Promise<{ message: Message; html: string; created: boolean }> {
-  const { message, created } = await storeMessage(db, input, live.announceInserted);
+  const stored = await storeMessage(db, input, live.announceInserted);
+  // A reply quotes its original as it is once the reply is committed: read it afresh.
+  const message = stored.created && input.replyTo ? ((await findMessage(db, stored.message.id)) ?? stored.message) : stored.message;
   const html = renderMessage(message);
-  if (created) {
+  if (stored.created) {
     live.metrics.messagesPosted.inc();
     // The poster's answer goes out first; the fan-out to a large room follows right after.
     setImmediate(() => live.changed({ tabloId: message.tabloId, seq: message.seq, html }));
   }
-  return { message, html, created };
+  return { message, html, created: stored.created };
 }
 
-/** Backfill for a stream: committed change events after a seq, framed as the live ones are. */
+/** Whether a message can be replied to in this tablo: it is one of its messages. */
+export async function isMessageOf(db: Database, tabloId: number, messageId: number): Promise<boolean> {
+  const row = await db.selectFrom('messages').select('id').where('id', '=', messageId).where('tablo_id', '=', tabloId).executeTakeFirst();
+  return row !== undefined;
+}
+
+/** The author edits their message; the replies quoting it change with it. */
+export async function editMessage(
+  db: Database,
+  live: Live,
+  input: { tabloId: number; messageId: number; userId: number; body: string },
+): Promise<Changed | 'not-found' | 'forbidden'> {
+  return announce(db, live, input.messageId, await storeEdit(db, input, live.announceInserted));
+}
+
+/** The author or the tablo's owner deletes a message; the replies quoting it change with it. */
+export async function deleteMessage(
+  db: Database,
+  live: Live,
+  input: { tabloId: number; messageId: number; userId: number; ownerId: number },
+): Promise<Changed | 'not-found' | 'forbidden'> {
+  return announce(db, live, input.messageId, await storeDeletion(db, input, live.announceInserted));
+}
+
+/** A member adds their reaction with this emoji, or takes it back. */
+export async function toggleReaction(
+  db: Database,
+  live: Live,
+  input: { tabloId: number; messageId: number; userId: number; emoji: string },
+): Promise<Changed | 'not-found'> {
+  const logged = await storeReactionToggle(db, input, live.announceInserted);
+  const changed = await announce(db, live, input.messageId, logged ?? 'not-found');
+  return changed === 'forbidden' ? 'not-found' : changed;
+}
+
+/**
+ * After commit: each event of the change goes out with its message's current fragment (which may
+ * already show a later change: never staler than the table), in seq order.
+ */
+async function announce(db: Database, live: Live, messageId: number, outcome: ChangeOutcome): Promise<Changed | 'not-found' | 'forbidden'> {
+  if (typeof outcome === 'string') return outcome;
+  const messages = await findMessages(db, outcome.map((e) => e.id));
+  const fragments = new Map([...messages].map(([id, message]) => [id, renderMessage(message)]));
+  publish(live, messages, fragments, outcome);
+  const message = messages.get(messageId);
+  const html = fragments.get(messageId);
+  if (!message || html === undefined) return 'not-found'; // its tablo was deleted meanwhile
+  return { message, html };
+}
+
+function publish(live: Live, messages: Map<number, Message>, fragments: Map<number, string>, logged: Logged): void {
+  for (const event of logged) {
+    const message = messages.get(event.id);
+    const html = fragments.get(event.id);
+    if (message && html !== undefined) live.changed({ tabloId: message.tabloId, seq: event.seq, html });
+  }
+}
+
+/**
+ * Backfill for a stream: the log's events after a seq, framed as the live ones are, each with the
+ * changed message's current fragment (rendered once per message per batch).
+ */
 export async function framedEventsAfter(db: Database, tabloId: number, afterSeq: number, limit: number): Promise<LiveEvent[]> {
-  const messages = await messagesAfter(db, tabloId, afterSeq, limit);
-  return messages.map((m) => changeFrame(m.seq, renderMessage(m)));
+  const events = await eventsAfter(db, tabloId, afterSeq, limit);
+  const fragments = new Map<number, string>();
+  return events.map(({ seq, message }) => {
+    let html = fragments.get(message.id);
+    if (html === undefined) fragments.set(message.id, (html = renderMessage(message)));
+    return changeFrame(seq, html);
+  });
 }

@@ -6,17 +6,48 @@ import type { Message } from './messages.ts';
  * subscriber show. It depends only on the message, never on who views it ("mine" styling and
  * local time are done in the browser), so it is rendered once and the same bytes go everywhere.
  */
-export function renderMessage(message: Message): string {
+export function renderMessage(message: Message, options: { highlighted?: boolean } = {}): string {
+  const deleted = message.deletedAt !== null;
   const html = renderPartial('message', {
     id: message.id,
     seq: message.seq,
+    version: message.version,
     authorId: message.authorId,
-    authorName: message.authorName,
     createdAt: message.createdAt.toISOString(),
     shownTime: `${message.createdAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
-    bodyHtml: bodyToHtml(message.body),
+    highlighted: options.highlighted === true,
+    deleted,
+    // A deleted message shows nothing of what it was: no author name, body, quote or reactions.
+    ...(deleted
+      ? {}
+      : {
+          authorName: message.authorName,
+          bodyHtml: bodyToHtml(message.body),
+          editedAt: message.editedAt?.toISOString(),
+          reply: message.replyTo && {
+            id: message.replyTo.id,
+            deleted: message.replyTo.deleted,
+            authorName: message.replyTo.authorName,
+            excerpt: excerptOf(message.replyTo.excerpt),
+          },
+          reactions: message.reactions.map((r) => ({
+            emoji: r.emoji,
+            count: r.userIds.length,
+            userIds: r.userIds.join(' '),
+            names: r.names.join(', '),
+          })),
+        }),
   });
   return html.trimEnd(); // the template file's final newline
+}
+
+const EXCERPT_CHARACTERS = 80;
+
+/** The start of a quoted message, on one line. */
+function excerptOf(text: string): string {
+  const oneLine = text.replace(/\s+/g, ' ').trim();
+  const characters = [...oneLine];
+  return characters.length > EXCERPT_CHARACTERS ? `${characters.slice(0, EXCERPT_CHARACTERS).join('').trimEnd()}…` : oneLine;
 }
 
 // http(s) URLs, up to whitespace or characters that cannot be in one unescaped.

@@ -1,32 +1,47 @@
-import { type RawBuilder, sql, type Transaction } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Database } from '../db/database.ts';
-import type { Tables } from '../db/schema.ts';
+
+/** The people who reacted to a message with one emoji, in the order they did. */
+export type Reaction = { emoji: string; userIds: number[]; names: string[] };
+
+/** The message a reply quotes, as it is now. */
+export type Quoted = { id: number; authorName: string; excerpt: string; deleted: boolean };
 
 export type Message = {
   id: number;
   tabloId: number;
+  /** The seq of its creation; later changes take new seqs of the log, not this one. */
   seq: number;
+  /** 1 when posted, +1 with every change. */
+  version: number;
   authorId: number;
   authorName: string;
   body: string;
   createdAt: Date;
+  editedAt: Date | null;
+  deletedAt: Date | null;
+  replyTo: Quoted | undefined;
+  reactions: Reaction[];
 };
 
 export const PAGE_SIZE = 50;
 export const MAX_BODY_CHARACTERS = 5000;
 export const MAX_CLIENT_TOKEN_LENGTH = 64;
+/** How much of a quoted message is read for its excerpt. */
+const QUOTED_CHARACTERS = 200;
 
 /**
- * Stores a message, numbered and committed in one statement. The seq is the tablo's next number,
- * taken by the UPDATE of the tablo row, whose lock lasts only as long as this statement: seq order
- * is commit order, and posts to one tablo queue for microseconds, not round trips. A client_token
- * seen before (same author, same tablo) makes the insert fail on the unique index, which undoes
- * the numbering too; the message stored the first time is answered instead. `announce` (the
- * live engine's, with several instances) is a CTE that tells the others on commit, in commit order.
+ * Stores a message, numbered, logged and committed in one statement. The seq is the tablo's next
+ * number, taken by the UPDATE of the tablo row, whose lock lasts only as long as this statement:
+ * seq order is commit order, and posts to one tablo queue for microseconds, not round trips. A
+ * client_token seen before (same author, same tablo) makes the insert fail on the unique index,
+ * which undoes the numbering too; the message stored the first time is answered instead.
+ * `announce` (the live engine's, with several instances) is a CTE that tells the others on
+ * commit, in commit order.
  */
 export async function storeMessage(
   db: Database,
-  input: { tabloId: number; authorId: number; body: string; clientToken: string | undefined },
+  input: { tabloId: number; authorId: number; body: string; clientToken: string | undefined; replyTo?: number },
   announce?: RawBuilder<unknown>,
 ): Promise<{ message: Message; created: boolean }> {
   // A retry is usually a retry: answer it without touching the tablo row.
@@ -41,9 +56,12 @@ export async function storeMessage(
         WHERE id = ${input.tabloId}
         RETURNING id, last_seq
       ), inserted AS (
-        INSERT INTO messages (tablo_id, seq, author_id, body, client_token)
-        SELECT id, last_seq, ${input.authorId}, ${input.body}, ${input.clientToken ?? null} FROM numbered
+        INSERT INTO messages (tablo_id, seq, author_id, body, client_token, reply_to)
+        SELECT id, last_seq, ${input.authorId}, ${input.body}, ${input.clientToken ?? null}, ${input.replyTo ?? null} FROM numbered
         RETURNING id, tablo_id, seq, created_at
+      ), logged AS (
+        INSERT INTO tablo_events (tablo_id, seq, message_id, kind)
+        SELECT tablo_id, seq, id, 'created' FROM inserted
       )${notify}
       SELECT inserted.id, inserted.seq, inserted.created_at, u.name${counted}
       FROM inserted JOIN users u ON u.id = ${input.authorId}`.execute(db);
@@ -53,10 +71,15 @@ export async function storeMessage(
       id: row.id,
       tabloId: input.tabloId,
       seq: row.seq,
+      version: 1,
       authorId: input.authorId,
       authorName: row.name,
       body: input.body,
       createdAt: row.created_at,
+      editedAt: null,
+      deletedAt: null,
+      replyTo: undefined,
+      reactions: [],
     };
     return { message, created: true };
   } catch (error) {
@@ -79,15 +102,25 @@ async function findByClientToken(
   return row && toMessage(row);
 }
 
-/** Messages after a seq, oldest first: the stream's backfill. */
-export async function messagesAfter(db: Database, tabloId: number, afterSeq: number, limit: number): Promise<Message[]> {
+/**
+ * The log after a seq, oldest first: the stream's backfill. Each event comes with the message it
+ * changed in its current state, so a replay is never staler than the page.
+ */
+export async function eventsAfter(
+  db: Database,
+  tabloId: number,
+  afterSeq: number,
+  limit: number,
+): Promise<{ seq: number; message: Message }[]> {
   const rows = await messagesQuery(db)
-    .where('m.tablo_id', '=', tabloId)
-    .where('m.seq', '>', afterSeq)
-    .orderBy('m.seq')
+    .innerJoin('tablo_events as e', 'e.message_id', 'm.id')
+    .select('e.seq as event_seq')
+    .where('e.tablo_id', '=', tabloId)
+    .where('e.seq', '>', afterSeq)
+    .orderBy('e.seq')
     .limit(limit)
     .execute();
-  return rows.map(toMessage);
+  return rows.map((row) => ({ seq: row.event_seq, message: toMessage(row) }));
 }
 
 /** Up to `limit` messages before a seq (or the newest ones), oldest first. */
@@ -98,34 +131,115 @@ export async function messagesBefore(db: Database, tabloId: number, beforeSeq: n
   return rows.reverse().map(toMessage);
 }
 
+/** Up to `limit` messages from a seq on, oldest first. */
+export async function messagesFrom(db: Database, tabloId: number, fromSeq: number, limit = PAGE_SIZE) {
+  const rows = await messagesQuery(db).where('m.tablo_id', '=', tabloId).where('m.seq', '>=', fromSeq).orderBy('m.seq').limit(limit).execute();
+  return rows.map(toMessage);
+}
+
+/** The newest messages across these tablos (deleted ones left out), newest first. */
+export async function latestMessagesIn(db: Database, tabloIds: number[], limit: number): Promise<Message[]> {
+  if (tabloIds.length === 0) return [];
+  const rows = await messagesQuery(db)
+    .where('m.tablo_id', 'in', tabloIds)
+    .where('m.deleted_at', 'is', null)
+    .orderBy('m.created_at', 'desc')
+    .orderBy('m.id', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map(toMessage);
+}
+
 export async function findMessage(db: Database, messageId: number): Promise<Message | undefined> {
   const row = await messagesQuery(db).where('m.id', '=', messageId).executeTakeFirst();
   return row && toMessage(row);
 }
 
-function messagesQuery(db: Database | Transaction<Tables>) {
+export async function findMessages(db: Database, messageIds: number[]): Promise<Map<number, Message>> {
+  if (messageIds.length === 0) return new Map();
+  const rows = await messagesQuery(db).where('m.id', 'in', messageIds).execute();
+  return new Map(rows.map((row) => [row.id, toMessage(row)]));
+}
+
+/**
+ * A message with what its fragment shows: its author, the message it replies to (as it is now),
+ * and its reactions, grouped by emoji in the order they were first given (people in the order
+ * they reacted), so the same state always renders the same bytes.
+ */
+function messagesQuery(db: Database) {
   return db
     .selectFrom('messages as m')
     .innerJoin('users as u', 'u.id', 'm.author_id')
-    .select(['m.id', 'm.tablo_id', 'm.seq', 'm.author_id', 'u.name', 'm.body', 'm.created_at']);
+    .leftJoin('messages as q', 'q.id', 'm.reply_to')
+    .leftJoin('users as qu', 'qu.id', 'q.author_id')
+    .select([
+      'm.id',
+      'm.tablo_id',
+      'm.seq',
+      'm.version',
+      'm.author_id',
+      'u.name',
+      'm.body',
+      'm.created_at',
+      'm.edited_at',
+      'm.deleted_at',
+      'q.id as quoted_id',
+      'qu.name as quoted_author',
+      sql<string | null>`left(q.body, ${QUOTED_CHARACTERS})`.as('quoted_excerpt'),
+      'q.deleted_at as quoted_deleted_at',
+      sql<Reaction[]>`(
+        SELECT coalesce(json_agg(json_build_object('emoji', g.emoji, 'userIds', g.user_ids, 'names', g.names)
+                                 ORDER BY g.first_at, g.emoji), '[]'::json)
+        FROM (
+          SELECT r.emoji, min(r.created_at) AS first_at,
+                 array_agg(r.user_id ORDER BY r.created_at, r.user_id) AS user_ids,
+                 array_agg(ru.name ORDER BY r.created_at, r.user_id) AS names
+          FROM reactions r JOIN users ru ON ru.id = r.user_id
+          WHERE r.message_id = m.id AND m.deleted_at IS NULL
+          GROUP BY r.emoji
+        ) g)`.as('reactions'),
+    ]);
 }
 
-function toMessage(row: {
+type MessageRow = {
   id: number;
   tablo_id: number;
   seq: number;
+  version: number;
   author_id: number;
   name: string;
   body: string;
   created_at: Date;
-}): Message {
+  edited_at: Date | null;
+  deleted_at: Date | null;
+  quoted_id: number | null;
+  quoted_author: string | null;
+  quoted_excerpt: string | null;
+  quoted_deleted_at: Date | null;
+  reactions: Reaction[];
+};
+
+function toMessage(row: MessageRow): Message {
   return {
     id: row.id,
     tabloId: row.tablo_id,
     seq: row.seq,
+    version: row.version,
     authorId: row.author_id,
     authorName: row.name,
     body: row.body,
     createdAt: row.created_at,
+    editedAt: row.edited_at,
+    deletedAt: row.deleted_at,
+    replyTo:
+      row.quoted_id === null
+        ? undefined
+        : {
+            id: row.quoted_id,
+            authorName: row.quoted_author ?? '',
+            excerpt: row.quoted_excerpt ?? '',
+            deleted: row.quoted_deleted_at !== null,
+          },
+    reactions: row.reactions,
   };
 }

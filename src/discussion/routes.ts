@@ -5,12 +5,13 @@ import type { Database } from '../db/database.ts';
 import { type Live, streamOwner } from '../live/live.ts';
 import { requireTabloAccess, tabloAccess } from '../tablos/policy.ts';
 import { unreadTotal } from '../tablos/tablos.ts';
-import { wantsFragment } from '../web/errors.ts';
+import { HttpError, notFound, wantsFragment } from '../web/errors.ts';
+import { parseId } from '../web/ids.ts';
 import type { PostingLimit } from '../web/limits.ts';
 import { renderPage, renderPartial } from '../web/views.ts';
-import { framedEventsAfter, postMessage } from './discussion.ts';
+import { type Changed, deleteMessage, editMessage, framedEventsAfter, isMessageOf, postMessage, toggleReaction } from './discussion.ts';
 import { renderMessage } from './fragment.ts';
-import { MAX_BODY_CHARACTERS, MAX_CLIENT_TOKEN_LENGTH, messagesBefore, PAGE_SIZE } from './messages.ts';
+import { findMessage, MAX_BODY_CHARACTERS, MAX_CLIENT_TOKEN_LENGTH, type Message, messagesBefore, messagesFrom, PAGE_SIZE } from './messages.ts';
 import { markRead, type ReadTracker } from './read-state.ts';
 
 export type DiscussionDeps = { db: Database; live: Live; readTracker: ReadTracker; posting: PostingLimit };
@@ -20,7 +21,8 @@ export function discussionRoutes({ db, live, posting }: DiscussionDeps): Router 
   const member = requireTabloAccess(db);
 
   router.get('/tablos/:tabloId/discussion', requireSignIn(), member, async (req, res) => {
-    res.send(await discussionPage(db, live, req, res, {}));
+    const at = req.query.at === undefined ? undefined : parseSeq(req.query.at) || undefined;
+    res.send(await discussionPage(db, live, req, res, {}, at));
   });
 
   router.post('/tablos/:tabloId/discussion/messages', requireSignIn(), member, async (req, res) => {
@@ -40,11 +42,15 @@ export function discussionRoutes({ db, live, posting }: DiscussionDeps): Router 
       res.set('Retry-After', String(wait));
       return refuse(429, `You are posting too fast. Wait ${wait} second${wait === 1 ? '' : 's'}, then send it again.`, draft.body);
     }
+    if (draft.replyTo !== undefined && !(await isMessageOf(db, access.tablo.id, draft.replyTo))) {
+      return refuse(422, 'The message you are replying to is not in this discussion.', draft.body);
+    }
     const { message, html, created } = await postMessage(db, live, {
       tabloId: access.tablo.id,
       authorId,
       body: draft.body,
       clientToken: draft.clientToken,
+      replyTo: draft.replyTo,
     });
     // A retry of a post already stored (same client_token) is not a new message.
     if (!created) await posting.refund(authorId);
@@ -57,12 +63,102 @@ export function discussionRoutes({ db, live, posting }: DiscussionDeps): Router 
     const before = parseSeq(req.query.before);
     const messages = await messagesBefore(db, access.tablo.id, before || undefined);
     res.type('html').send(
-      messages.map(renderMessage).join('\n') +
+      messages.map((m) => renderMessage(m)).join('\n') +
         renderPartial('load-older', { tabloId: access.tablo.id, oldestSeq: oldestShown(messages), oob: true }),
     );
   });
 
+  // A message's permalink: the discussion around it.
+  router.get('/tablos/:tabloId/discussion/messages/:messageId', requireSignIn(), member, async (req, res) => {
+    const message = await messageOfRoute(db, req, res);
+    res.redirect(303, permalink(message));
+  });
+
+  // The author's inline editor: the form with the body's source.
+  router.get('/tablos/:tabloId/discussion/messages/:messageId/edit', requireSignIn(), member, async (req, res) => {
+    const message = await messageOfRoute(db, req, res);
+    if (message.deletedAt) throw notFound();
+    if (message.authorId !== signedInUser(res).id) throw onlyTheAuthor();
+    res.send(editForm(req, res, message, { body: message.body }));
+  });
+
+  router.post('/tablos/:tabloId/discussion/messages/:messageId/edit', requireSignIn(), member, async (req, res) => {
+    const access = tabloAccess(res);
+    const messageId = messageIdOf(req);
+    const draft = readBody(req.body?.body);
+    if ('error' in draft) {
+      const message = await findMessage(db, messageId);
+      if (!message || message.tabloId !== access.tablo.id || message.deletedAt) throw notFound();
+      res.status(422).send(editForm(req, res, message, { body: draft.raw, error: draft.error }));
+      return;
+    }
+    const edited = await editMessage(db, live, { tabloId: access.tablo.id, messageId, userId: signedInUser(res).id, body: draft.body });
+    answerChange(req, res, edited, (changed) => permalink(changed.message));
+  });
+
+  router.post('/tablos/:tabloId/discussion/messages/:messageId/delete', requireSignIn(), member, async (req, res) => {
+    const access = tabloAccess(res);
+    const deleted = await deleteMessage(db, live, {
+      tabloId: access.tablo.id,
+      messageId: messageIdOf(req),
+      userId: signedInUser(res).id,
+      ownerId: access.tablo.ownerId,
+    });
+    answerChange(req, res, deleted, () => `/tablos/${access.tablo.id}/discussion`);
+  });
+
+  router.post('/tablos/:tabloId/discussion/messages/:messageId/reactions', requireSignIn(), member, async (req, res) => {
+    const access = tabloAccess(res);
+    const messageId = messageIdOf(req);
+    const emoji = readEmoji(req.body?.emoji);
+    if (emoji === undefined) {
+      if (!(await isMessageOf(db, access.tablo.id, messageId))) throw notFound();
+      res.status(422).type(wantsFragment(req) ? 'text/plain' : 'html');
+      res.send(wantsFragment(req) ? 'A reaction is an emoji or a short text, 1 to 16 characters.' : renderPage(req, res, 'error', {
+        pageTitle: 'Not a reaction', status: 422, title: 'Not a reaction', text: 'A reaction is an emoji or a short text, 1 to 16 characters.',
+      }));
+      return;
+    }
+    const toggled = await toggleReaction(db, live, { tabloId: access.tablo.id, messageId, userId: signedInUser(res).id, emoji });
+    answerChange(req, res, toggled, (changed) => permalink(changed.message));
+  });
+
   return router;
+}
+
+/** A change's answer: htmx gets the changed message's fragment, a plain form a 303. */
+function answerChange(req: Request, res: Response, outcome: Changed | 'not-found' | 'forbidden', redirectTo: (changed: Changed) => string): void {
+  if (outcome === 'not-found') throw notFound();
+  if (outcome === 'forbidden') throw onlyTheAuthor();
+  if (wantsFragment(req)) res.status(200).type('html').send(outcome.html);
+  else res.redirect(303, redirectTo(outcome));
+}
+
+const onlyTheAuthor = () =>
+  new HttpError(403, 'Only its author can do that', 'A message is edited by its author, and deleted by its author or the tablo’s owner.');
+
+function permalink(message: Message): string {
+  return `/tablos/${message.tabloId}/discussion?at=${message.seq}`;
+}
+
+function messageIdOf(req: Request): number {
+  const id = parseId(req.params.messageId);
+  if (id === undefined) throw notFound();
+  return id;
+}
+
+/** The route's message, when it belongs to the route's tablo. */
+async function messageOfRoute(db: Database, req: Request, res: Response): Promise<Message> {
+  const message = await findMessage(db, messageIdOf(req));
+  if (!message || message.tabloId !== tabloAccess(res).tablo.id) throw notFound();
+  return message;
+}
+
+/** The edit form: a fragment for the inline editor, or a page of its own without JavaScript. */
+function editForm(req: Request, res: Response, message: Message, form: { body: string; error?: string }): string {
+  const data = { tabloId: message.tabloId, messageId: message.id, body: form.body, error: form.error, csrfToken: res.locals.csrfToken ?? req.csrfToken?.() };
+  if (wantsFragment(req)) return renderPartial('edit-message', data);
+  return renderPage(req, res, 'edit-message', { ...data, pageTitle: 'Edit message', tablo: tabloAccess(res).tablo });
 }
 
 /**
@@ -119,11 +215,14 @@ async function discussionPage(
   req: Request,
   res: Response,
   composer: { error?: string; draft?: string },
+  at?: number,
 ): Promise<string> {
   const access = tabloAccess(res);
-  const messages = await messagesBefore(db, access.tablo.id, undefined);
-  const newestSeq = messages.at(-1)?.seq ?? 0;
-  // Opening the discussion reads it up to what it shows.
+  // The newest seq is read before the messages: a change committed in between is on the page and
+  // replayed by the stream too (the browser keeps the higher version), never on neither.
+  const newestSeq = await newestSeqOf(db, access.tablo.id);
+  const shown = at === undefined ? await latestPage(db, access.tablo.id) : await pageAround(db, access.tablo.id, at);
+  // Opening the discussion reads it up to its newest event.
   const userId = signedInUser(res).id;
   if (newestSeq && (await markRead(db, access.tablo.id, userId, newestSeq))) {
     live.readAdvanced([{ tabloId: access.tablo.id, userId, seq: newestSeq }]);
@@ -131,9 +230,9 @@ async function discussionPage(
   return renderPage(req, res, 'discussion', {
     pageTitle: access.tablo.title,
     tablo: access.tablo,
-    messages: messages.map(renderMessage),
-    oldestSeq: oldestShown(messages),
-    // The stream starts after the newest message on the page: one posted in between is not lost.
+    messages: shown.messages.map((m) => renderMessage(m, { highlighted: m.seq === at })),
+    oldestSeq: shown.olderRemain ? (shown.messages[0]?.seq ?? 0) : 0,
+    newerRemain: shown.newerRemain,
     streamUrl: `/tablos/${access.tablo.id}/discussion/stream?after=${newestSeq}`,
     clientToken: randomUUID(),
     error: composer.error,
@@ -144,19 +243,61 @@ async function discussionPage(
   });
 }
 
+type Shown = { messages: Message[]; olderRemain: boolean; newerRemain: boolean };
+
+async function newestSeqOf(db: Database, tabloId: number): Promise<number> {
+  const row = await db.selectFrom('tablos').select('last_seq').where('id', '=', tabloId).executeTakeFirst();
+  return row?.last_seq ?? 0;
+}
+
+/** The newest messages. */
+async function latestPage(db: Database, tabloId: number): Promise<Shown> {
+  const messages = await messagesBefore(db, tabloId, undefined);
+  return { messages, olderRemain: (messages[0]?.seq ?? 0) > 1 && messages.length === PAGE_SIZE, newerRemain: false };
+}
+
+const SHOWN_BEFORE = 20;
+
+/** A permalink's page: a few messages before the one at `seq`, it, and what follows. */
+async function pageAround(db: Database, tabloId: number, seq: number): Promise<Shown> {
+  const before = await messagesBefore(db, tabloId, seq, SHOWN_BEFORE);
+  const from = await messagesFrom(db, tabloId, seq, PAGE_SIZE - SHOWN_BEFORE + 1);
+  const newerRemain = from.length > PAGE_SIZE - SHOWN_BEFORE;
+  return {
+    messages: [...before, ...from.slice(0, PAGE_SIZE - SHOWN_BEFORE)],
+    olderRemain: (before[0]?.seq ?? 0) > 1 && before.length === SHOWN_BEFORE,
+    newerRemain,
+  };
+}
+
 /** The seq a "load older" control asks before, or 0 when the first message is already shown. */
 function oldestShown(messages: { seq: number }[]): number {
   const oldest = messages[0]?.seq ?? 0;
   return oldest > 1 && messages.length === PAGE_SIZE ? oldest : 0;
 }
 
-type Draft = { body: string; clientToken: string | undefined } | { error: string; raw: string };
+type Draft = { body: string; clientToken: string | undefined; replyTo: number | undefined } | { error: string; raw: string };
 
 function readDraft(form: Record<string, unknown> | undefined): Draft {
-  const raw = typeof form?.body === 'string' ? form.body : '';
+  const read = readBody(form?.body);
+  if ('error' in read) return read;
+  const token = form?.client_token;
+  if (token !== undefined && (typeof token !== 'string' || token.length > MAX_CLIENT_TOKEN_LENGTH)) {
+    return { error: 'This message could not be sent as it was. Reload the page and try again.', raw: read.raw };
+  }
+  const replyField = form?.reply_to;
+  const replyTo = replyField === undefined || replyField === '' ? undefined : parseId(replyField);
+  if (replyField !== undefined && replyField !== '' && replyTo === undefined) {
+    return { error: 'The message you are replying to is not in this discussion.', raw: read.raw };
+  }
+  return { body: read.body, clientToken: token || undefined, replyTo };
+}
+
+/** A message body, as posted or edited: 1–5000 characters after trimming, no control characters. */
+function readBody(field: unknown): { body: string; raw: string } | { error: string; raw: string } {
+  const raw = typeof field === 'string' ? field : '';
   // Browsers send textarea line breaks as CRLF; a bare CR would also end an SSE line.
   const body = raw.replace(/\r\n?/g, '\n').trim();
-  const token = form?.client_token;
   const characters = [...body].length;
   if (characters === 0) return { error: 'Write something before sending.', raw };
   if (characters > MAX_BODY_CHARACTERS) {
@@ -167,10 +308,19 @@ function readDraft(form: Record<string, unknown> | undefined): Draft {
   if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(body)) {
     return { error: 'This message contains characters that cannot be sent.', raw };
   }
-  if (token !== undefined && (typeof token !== 'string' || token.length > MAX_CLIENT_TOKEN_LENGTH)) {
-    return { error: 'This message could not be sent as it was. Reload the page and try again.', raw };
-  }
-  return { body, clientToken: token || undefined };
+  return { body, raw };
+}
+
+const MAX_EMOJI_CHARACTERS = 16;
+
+/** A reaction: an emoji or a short text, 1–16 characters, on one line. */
+function readEmoji(field: unknown): string | undefined {
+  if (typeof field !== 'string') return undefined;
+  const emoji = field.trim();
+  const characters = [...emoji].length;
+  if (characters < 1 || characters > MAX_EMOJI_CHARACTERS) return undefined;
+  if (/[\u0000-\u001f\u007f]/.test(emoji)) return undefined;
+  return emoji;
 }
 
 /** A seq from a query or header: a non-negative integer, or 0. */

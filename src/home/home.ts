@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import { renderMessage } from '../discussion/fragment.ts';
+import { latestMessagesIn } from '../discussion/messages.ts';
 import type { Live } from '../live/live.ts';
 import { invitationsFor } from '../tablos/invitations.ts';
 import { listTablosOf } from '../tablos/tablos.ts';
@@ -16,7 +17,7 @@ export async function homeView(db: Database, live: Live, userId: number) {
   const invitations = await invitationsFor(db, userId);
   const ids = tablos.map((t) => t.id);
   const [latest, today, online] = await Promise.all([
-    latestAcross(db, ids),
+    latestMessagesIn(db, ids, LATEST_SHOWN),
     messagesToday(db, ids),
     onlineIn(live, ids, userId),
   ]);
@@ -30,34 +31,13 @@ export async function homeView(db: Database, live: Live, userId: number) {
   };
 }
 
-async function latestAcross(db: Database, tabloIds: number[]) {
-  if (tabloIds.length === 0) return [];
-  const rows = await db
-    .selectFrom('messages as m')
-    .innerJoin('users as u', 'u.id', 'm.author_id')
-    .select(['m.id', 'm.tablo_id', 'm.seq', 'm.author_id', 'u.name', 'm.body', 'm.created_at'])
-    .where('m.tablo_id', 'in', tabloIds)
-    .orderBy('m.created_at', 'desc')
-    .orderBy('m.id', 'desc')
-    .limit(LATEST_SHOWN)
-    .execute();
-  return rows.map((r) => ({
-    id: r.id,
-    tabloId: r.tablo_id,
-    seq: r.seq,
-    authorId: r.author_id,
-    authorName: r.name,
-    body: r.body,
-    createdAt: r.created_at,
-  }));
-}
-
 async function messagesToday(db: Database, tabloIds: number[]): Promise<number> {
   if (tabloIds.length === 0) return 0;
   const row = await db
     .selectFrom('messages')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('tablo_id', 'in', tabloIds)
+    .where('deleted_at', 'is', null)
     .where('created_at', '>=', sql<Date>`date_trunc('day', now())`)
     .executeTakeFirst();
   return Number(row?.n ?? 0);

@@ -22,8 +22,11 @@ export interface LiveRules {
   membersOf(tabloId: number): Promise<number[]>;
   /** The presence list of a discussion, as HTML, for these people (the same for every viewer). */
   renderPresence(userIds: number[]): Promise<string>;
-  /** A change event by the id of the message it changed, in its current state (events heard from other instances). */
-  loadChange(messageId: number): Promise<ChangeEvent | undefined>;
+  /**
+   * A change event heard from another instance: the event at `seq` of a tablo's log, which changed
+   * message `messageId`, framed with that message in its current state.
+   */
+  loadChange(event: { tabloId: number; seq: number; messageId: number }): Promise<ChangeEvent | undefined>;
   /** The newest seq of each of these tablos' logs. */
   newestSeqs(tabloIds: number[]): Promise<Map<number, number>>;
   /** Of these stream owners, those that may no longer stream, and why. */

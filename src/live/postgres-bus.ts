@@ -115,7 +115,7 @@ export class PostgresBus implements RealtimeBus {
     if (notice.from === this.instanceId) return; // acted on locally already
     switch (notice.k) {
       case 'event':
-        return this.deliver(notice.id);
+        return this.deliver(notice.tablo, notice.seq, notice.id);
       case 'tablo':
         return this.fanout.tabloChanged(notice.tablo, notice.change, notice.tell);
       case 'invitations':
@@ -129,8 +129,8 @@ export class PostgresBus implements RealtimeBus {
     }
   }
 
-  private async deliver(messageId: number): Promise<void> {
-    const event = await this.rules.loadChange(messageId);
+  private async deliver(tabloId: number, seq: number, messageId: number): Promise<void> {
+    const event = await this.rules.loadChange({ tabloId, seq, messageId });
     if (event) this.fanout.change(event);
   }
 

@@ -80,7 +80,8 @@ export const leaveTablo = removeMember;
 
 /**
  * The tablos a person owns or belongs to, most recently active first, each with its unread count
- * (messages by others after this member's last-read position) and its latest message.
+ * (messages by others after this member's last-read position, deleted ones left out: a
+ * message's seq is that of its creation, so an edit or a reaction does not make it unread again) and its latest message.
  */
 export async function listTablosOf(db: Database, userId: number): Promise<TabloSummary[]> {
   const rows = await db
@@ -93,6 +94,7 @@ export async function listTablosOf(db: Database, userId: number): Promise<TabloS
           .innerJoin('users as author', 'author.id', 'latest.author_id')
           .select(['author.name as author_name', sql<string>`left(latest.body, ${SNIPPET_CHARACTERS})`.as('snippet')])
           .whereRef('latest.tablo_id', '=', 't.id')
+          .where('latest.deleted_at', 'is', null)
           .orderBy('latest.seq', 'desc')
           .limit(1)
           .as('latest'),
@@ -106,6 +108,7 @@ export async function listTablosOf(db: Database, userId: number): Promise<TabloS
         .whereRef('msg.tablo_id', '=', 't.id')
         .whereRef('msg.seq', '>', 'm.last_read_seq')
         .where('msg.author_id', '!=', userId)
+        .where('msg.deleted_at', 'is', null)
         .as('unread'),
     )
     .where('m.user_id', '=', userId)
@@ -132,6 +135,7 @@ export async function unreadTotal(db: Database, userId: number): Promise<number>
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('m.user_id', '=', userId)
     .where('msg.author_id', '!=', userId)
+    .where('msg.deleted_at', 'is', null)
     .executeTakeFirst();
   return Number(row?.n ?? 0);
 }

@@ -51,7 +51,17 @@ export async function postMany(
   return posted.sort((a, b) => a.seq - b.seq);
 }
 
-export type Article = { html: string; id: number; seq: number; authorId: number; bodyHtml: string; author: string; datetime: string };
+export type Article = {
+  html: string;
+  id: number;
+  seq: number;
+  version: number;
+  authorId: number;
+  bodyHtml: string;
+  author: string;
+  datetime: string;
+  deleted: boolean;
+};
 
 /** The attributes of an HTML start tag, in any order. */
 export function attributes(startTag: string): Record<string, string> {
@@ -62,7 +72,8 @@ export function attributes(startTag: string): Record<string, string> {
 
 /**
  * Checks that `html` is exactly one message fragment — `article#message-{id}.message[data-author-id]
- * [data-seq]` with `.message-author`, `.message-body` and `time[datetime]` — and reads it.
+ * [data-seq][data-version]` with `.message-author`, `.message-body` and `time[datetime]`, or, once
+ * deleted, `[data-deleted].message-deleted` with only its time — and reads it.
  */
 export function parseArticle(html: string): Article {
   const whole = /^<article\b([^>]*)>([\s\S]*)<\/article>$/.exec(html);
@@ -74,23 +85,22 @@ export function parseArticle(html: string): Article {
   assert.ok((attrs.class ?? '').split(/\s+/).includes('message'), `article class: ${attrs.class}`);
   assert.match(attrs['data-author-id'] ?? '', /^\d+$/);
   assert.match(attrs['data-seq'] ?? '', /^\d+$/);
+  assert.match(attrs['data-version'] ?? '', /^[1-9]\d*$/);
   const inner = whole[2]!;
-  const author = /<(\w+)\b[^>]*\bclass="(?:[^"]*\s)?message-author(?:\s[^"]*)?"[^>]*>([\s\S]*?)<\/\1>/.exec(inner);
-  assert.ok(author, '.message-author');
-  const body = /<div\b[^>]*\bclass="(?:[^"]*\s)?message-body(?:\s[^"]*)?"[^>]*>([\s\S]*)<\/div>\s*$/.exec(inner);
-  assert.ok(body, '.message-body');
   const time = /<time\b[^>]*\bdatetime="([^"]+)"/.exec(inner);
   assert.ok(time, 'time[datetime]');
   assert.ok(!Number.isNaN(Date.parse(time[1]!)), `datetime: ${time[1]}`);
-  return {
-    html,
-    id,
-    seq: Number(attrs['data-seq']),
-    authorId: Number(attrs['data-author-id']),
-    author: author[2]!,
-    bodyHtml: body[1]!,
-    datetime: time[1]!,
-  };
+  const common = { html, id, seq: Number(attrs['data-seq']), version: Number(attrs['data-version']), authorId: Number(attrs['data-author-id']), datetime: time[1]! };
+  if ('data-deleted' in attrs) {
+    assert.ok((attrs.class ?? '').split(/\s+/).includes('message-deleted'), `a deleted article's class: ${attrs.class}`);
+    assert.doesNotMatch(inner, /message-author|message-body|class="reactions"/, 'a deleted message shows nothing of what it was');
+    return { ...common, author: '', bodyHtml: '', deleted: true };
+  }
+  const author = /<(\w+)\b[^>]*\bclass="(?:[^"]*\s)?message-author(?:\s[^"]*)?"[^>]*>([\s\S]*?)<\/\1>/.exec(inner);
+  assert.ok(author, '.message-author');
+  const body = /<div\b[^>]*\bclass="(?:[^"]*\s)?message-body(?:\s[^"]*)?"[^>]*>([\s\S]*?)<\/div>(?:<div class="reactions">(?:<button\b[^>]*>[^<]*<\/button>)*<\/div>)?\s*$/.exec(inner);
+  assert.ok(body, '.message-body');
+  return { ...common, author: author[2]!, bodyHtml: body[1]!, deleted: false };
 }
 
 /** Every message article in a page or fragment, in document order. */

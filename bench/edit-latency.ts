@@ -1,0 +1,131 @@
+/**
+ * `npx tsx bench/edit-latency.ts [--runs 3] [--pairs 40] [--gap-ms 40]`: post→delivered latency of
+ * an edit next to a new message's, on one app instance (REALTIME_BUS=memory, a fresh database).
+ * Each run posts a message, then edits it, `pairs` times, one at a time with a gap; one reader's
+ * stream times when each change arrives (matched by message id and data-version). Prints the
+ * median of each run and the median of the runs' medians. Light on purpose: one stream, no workers.
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { Browser } from './lib/http.ts';
+import { cleanUp } from './lib/processes.ts';
+import { percentile } from './lib/stats.ts';
+import { startApp } from './lib/targets.ts';
+
+const { values: args } = parseArgs({
+  options: { runs: { type: 'string', default: '3' }, pairs: { type: 'string', default: '40' }, 'gap-ms': { type: 'string', default: '40' } },
+  strict: true,
+});
+const runs = Number(args.runs);
+const pairs = Number(args.pairs);
+const gapMs = Number(args['gap-ms']);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const now = () => performance.now();
+
+/** When each (message id, version) arrived on the stream. */
+class Arrivals {
+  private readonly seen = new Map<string, number>();
+  private readonly waiting = new Map<string, (at: number) => void>();
+
+  arrived(messageId: number, version: number): void {
+    const key = `${messageId}:${version}`;
+    const at = now();
+    this.seen.set(key, at);
+    this.waiting.get(key)?.(at);
+    this.waiting.delete(key);
+  }
+
+  when(messageId: number, version: number): Promise<number> {
+    const key = `${messageId}:${version}`;
+    const at = this.seen.get(key);
+    if (at !== undefined) return Promise.resolve(at);
+    return new Promise((resolve, reject) => {
+      this.waiting.set(key, resolve);
+      setTimeout(() => reject(new Error(`message ${messageId} version ${version} never arrived`)), 30_000).unref();
+    });
+  }
+}
+
+async function readStream(baseUrl: string, path: string, cookie: string, arrivals: Arrivals, signal: AbortSignal): Promise<void> {
+  const response = await fetch(new URL(path, baseUrl), { headers: { Accept: 'text/event-stream', Cookie: cookie }, signal });
+  if (response.status !== 200 || !response.body) throw new Error(`the stream answered ${response.status}`);
+  const decoder = new TextDecoder();
+  let buffer = '';
+  void (async () => {
+    try {
+      for await (const chunk of response.body!) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) !== -1) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const id = /id="message-(\d+)"/.exec(frame)?.[1];
+          const version = /data-version="(\d+)"/.exec(frame)?.[1];
+          if (id && version) arrivals.arrived(Number(id), Number(version));
+        }
+      }
+    } catch {
+      // aborted at the end
+    }
+  })();
+}
+
+async function main(): Promise<void> {
+  const target = await startApp('app', { readers: 0 });
+  try {
+    const endpoint = (await target.channel('warm-up')).endpoints[0]!;
+    const baseUrl = `http://${endpoint.host}:${endpoint.port}`;
+    const person = new Browser(baseUrl);
+    await person.get('/register');
+    const registered = await person.post('/register', { email: `edits.${randomBytes(3).toString('hex')}@bench.test`, name: 'Bench Editor', password: 'bench password 1234' });
+    if (registered.status !== 303) throw new Error(`registering failed: ${registered.status}`);
+    await person.get('/tablos');
+    const created = await person.post('/tablos', { title: 'Edit latency' });
+    const tabloId = Number(/^\/tablos\/(\d+)/.exec(created.location)?.[1]);
+    await person.get(`/tablos/${tabloId}/discussion`);
+    const headers = { 'HX-Request': 'true', 'X-CSRF-Token': person.csrfToken, Cookie: person.cookieHeader(), 'Content-Type': 'application/x-www-form-urlencoded' };
+    const send = async (path: string, fields: Record<string, string>) => {
+      const response = await fetch(new URL(path, baseUrl), { method: 'POST', headers, body: new URLSearchParams(fields) });
+      const html = await response.text();
+      if (!response.ok) throw new Error(`${path} answered ${response.status}`);
+      return { id: Number(/id="message-(\d+)"/.exec(html)?.[1]), version: Number(/data-version="(\d+)"/.exec(html)?.[1]) };
+    };
+
+    const medians: { posts: number[]; edits: number[] } = { posts: [], edits: [] };
+    for (let run = 1; run <= runs; run++) {
+      const arrivals = new Arrivals();
+      const live = new AbortController();
+      const newest = Number(/stream\?after=(\d+)/.exec((await person.get(`/tablos/${tabloId}/discussion`)).html)?.[1] ?? 0);
+      await readStream(baseUrl, `/tablos/${tabloId}/discussion/stream?after=${newest}`, person.cookieHeader(), arrivals, live.signal);
+      await sleep(200);
+      const posts: number[] = [];
+      const edits: number[] = [];
+      for (let n = 1; n <= pairs; n++) {
+        let sentAt = now();
+        const posted = await send(`/tablos/${tabloId}/discussion/messages`, { body: `run ${run} message ${n}` });
+        posts.push((await arrivals.when(posted.id, posted.version)) - sentAt);
+        await sleep(gapMs);
+        sentAt = now();
+        const edited = await send(`/tablos/${tabloId}/discussion/messages/${posted.id}/edit`, { body: `run ${run} message ${n}, edited` });
+        edits.push((await arrivals.when(edited.id, edited.version)) - sentAt);
+        await sleep(gapMs);
+      }
+      live.abort();
+      const p50 = { posts: percentile(posts, 50), edits: percentile(edits, 50) };
+      medians.posts.push(p50.posts);
+      medians.edits.push(p50.edits);
+      console.log(`run ${run}: new message p50 ${p50.posts.toFixed(1)} ms, edit p50 ${p50.edits.toFixed(1)} ms (${pairs} each)`);
+    }
+    console.log(
+      `median of ${runs} runs: new message ${percentile(medians.posts, 50).toFixed(1)} ms, edit ${percentile(medians.edits, 50).toFixed(1)} ms (post→delivered, one reader, one instance)`,
+    );
+  } finally {
+    await target.stop();
+    await cleanUp();
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
