@@ -5,8 +5,8 @@ async function createTablo(page: Page, title: string): Promise<string> {
   await page.goto('/tablos');
   await page.fill('#new-tablo input[name=title]', title);
   await page.click('#new-tablo button[type=submit]');
-  await expect(page).toHaveURL(/\/tablos\/\d+$/);
-  return `${new URL(page.url()).pathname}/discussion`;
+  await expect(page).toHaveURL(/\/tablos\/\d+\/discussion$/);
+  return new URL(page.url()).pathname;
 }
 
 async function openDiscussion(page: Page, path: string): Promise<void> {

@@ -22,6 +22,8 @@
     status.dataset.state = state;
     statusText.textContent = words ?? WORDS[state];
   };
+  // The page says nothing about connecting until this script runs: without it, nothing would.
+  setState('connecting');
   const isStream = (event) => event.target === stream;
 
   let failures = 0;
@@ -71,6 +73,8 @@
     ended = true;
     status.dataset.ended = why;
     stream.remove(); // stops the extension's reconnect loop
+    // No longer here: nobody will send this page a presence list without this reader.
+    document.querySelector(`#presence [data-user-id="${CSS.escape(me ?? '')}"]`)?.remove();
     composer.querySelectorAll('textarea, button').forEach((el) => (el.disabled = true));
   }
 
@@ -94,6 +98,7 @@
     const seq = Number(node.dataset.seq);
     let after = null;
     for (let el = messages.lastElementChild; el; el = el.previousElementSibling) {
+      if (!el.classList.contains('message')) continue; // day separators and the like
       if (Number(el.dataset.seq) > seq) after = el;
       else break;
     }
@@ -177,6 +182,12 @@
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       composer.requestSubmit();
+    }
+    // Back from the composer goes to the list as a whole, where the reader is, rather than to
+    // its last control ("load older" at the top, which would scroll the list away).
+    if (e.key === 'Tab' && e.shiftKey) {
+      e.preventDefault();
+      scroller.focus({ preventScroll: true });
     }
   });
 

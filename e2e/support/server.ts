@@ -16,7 +16,7 @@ export class TabloProcess {
 
   private constructor(
     readonly port: number,
-    private readonly databaseUrl: string,
+    readonly databaseUrl: string,
   ) {
     this.url = `http://127.0.0.1:${port}`;
   }

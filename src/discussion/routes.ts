@@ -11,7 +11,7 @@ import { framedMessagesAfter, postMessage, type Realtime } from './discussion.ts
 import { renderMessage } from './fragment.ts';
 import { MAX_BODY_CHARACTERS, MAX_CLIENT_TOKEN_LENGTH, messagesBefore, PAGE_SIZE } from './messages.ts';
 import type { CloseReason, StreamOwner } from './broker.ts';
-import { markRead } from './read-state.ts';
+import { lastReadSeq, markRead } from './read-state.ts';
 import { DiscussionStream, EventStream } from './stream.ts';
 
 export function discussionRoutes(db: Database, realtime: Realtime): Router {
@@ -19,7 +19,10 @@ export function discussionRoutes(db: Database, realtime: Realtime): Router {
   const member = requireTabloAccess(db);
 
   router.get('/tablos/:tabloId/discussion', requireSignIn(), member, async (req, res) => {
-    res.send(await discussionPage(db, realtime, req, res, {}));
+    // `?before={seq}`: older messages as a page of their own, the "load older" link without JavaScript.
+    const before = parseSeq(req.query.before);
+    if (before) res.send(await olderMessagesPage(db, req, res, before));
+    else res.send(await discussionPage(db, realtime, req, res, {}));
   });
 
   router.post('/tablos/:tabloId/discussion/messages', requireSignIn(), member, async (req, res) => {
@@ -138,8 +141,9 @@ async function discussionPage(
   const access: TabloAccess = res.locals.access;
   const messages = await messagesBefore(db, access.tablo.id, undefined);
   const newestSeq = messages.at(-1)?.seq ?? 0;
-  // Opening the discussion reads it up to what it shows.
+  // Opening the discussion reads it up to what it shows; the page marks where the reader had got to.
   const userId = res.locals.currentUser.id;
+  const lastRead = await lastReadSeq(db, access.tablo.id, userId);
   if (newestSeq && (await markRead(db, access.tablo.id, userId, newestSeq))) {
     realtime.bus.readAdvanced([{ tabloId: access.tablo.id, userId, seq: newestSeq }]);
   }
@@ -148,6 +152,8 @@ async function discussionPage(
     tablo: access.tablo,
     messages: messages.map(renderMessage),
     oldestSeq: oldestShown(messages),
+    lastReadSeq: lastRead,
+    skipLink: COMPOSER_SKIP_LINK,
     // The stream starts after the newest message on the page: one posted in between is not lost.
     streamUrl: `/tablos/${access.tablo.id}/discussion/stream?after=${newestSeq}`,
     clientToken: randomUUID(),
@@ -156,6 +162,22 @@ async function discussionPage(
     // Who is here, counting this reader, whose stream is about to open.
     presence: await realtime.fanout.renderPresence(access.tablo.id, userId),
     unreadTotal: await unreadTotal(db, userId),
+  });
+}
+
+const COMPOSER_SKIP_LINK = { href: '#composer-body', label: 'Skip to composer' };
+
+/** Older messages, read-only and without the stream: what "load older" opens without JavaScript. */
+async function olderMessagesPage(db: Database, req: Request, res: Response, before: number): Promise<string> {
+  const access: TabloAccess = res.locals.access;
+  const messages = await messagesBefore(db, access.tablo.id, before);
+  return renderPage(req, res, 'discussion', {
+    pageTitle: access.tablo.title,
+    tablo: access.tablo,
+    history: true,
+    messages: messages.map(renderMessage),
+    oldestSeq: oldestShown(messages),
+    unreadTotal: await unreadTotal(db, res.locals.currentUser.id),
   });
 }
 

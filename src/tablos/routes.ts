@@ -52,7 +52,8 @@ export function tabloRoutes(db: Database, realtime: Realtime): Router {
     }
     const id = await createTablo(db, res.locals.currentUser.id, parsed.data.title);
     bus.tabloChanged(id, 'members');
-    res.redirect(303, `/tablos/${id}`);
+    // A new tablo is for talking in: land in its discussion.
+    res.redirect(303, `/tablos/${id}/discussion`);
   });
 
   // The number in the browser tab's title.
