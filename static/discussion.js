@@ -22,7 +22,7 @@
     status.dataset.state = state;
     statusText.textContent = words ?? WORDS[state];
   };
-  // The page says nothing about connecting until this script runs: without it, nothing would.
+  // The page's own words are for readers without JavaScript, whose page never connects.
   setState('connecting');
   const isStream = (event) => event.target === stream;
 

@@ -107,7 +107,8 @@
 
   const firstUnread = layout();
   observer.observe(messages, { childList: true });
-  if (firstUnread && scroller) offerJump(firstUnread);
+  // Once discussion.js has scrolled the list to the newest (it runs after this file).
+  if (firstUnread && scroller) document.addEventListener('DOMContentLoaded', () => requestAnimationFrame(() => offerJump(firstUnread)));
 
   // A link to the first unread message, while it is out of sight above.
   function offerJump(message) {
