@@ -1,35 +1,14 @@
 import type { Locator, Page } from '@playwright/test';
-import { expect, type Person, test } from './support/fixtures.ts';
-
-async function createTablo(page: Page, title: string): Promise<number> {
-  await page.goto('/tablos');
-  await page.fill('#new-tablo input[name=title]', title);
-  await page.click('#new-tablo button[type=submit]');
-  await expect(page).toHaveURL(/\/tablos\/\d+/);
-  return Number(/\/tablos\/(\d+)/.exec(new URL(page.url()).pathname)?.[1]);
-}
+import { addMember, createTablo, expect, openDiscussion, type Person, send, test } from './support/fixtures.ts';
 
 /** Ada's tablo with Bob in it, both on its discussion, live. */
 async function twoPeople(newPerson: (name: string) => Promise<Person>, title: string) {
   const ada = await newPerson('Ada');
   const bob = await newPerson('Bob');
   const tablo = await createTablo(ada.page, title);
-  await ada.page.goto(`/tablos/${tablo}`);
-  await ada.page.fill('#add-member input[name=email]', bob.email);
-  await ada.page.click('#add-member button[type=submit]');
-  await expect(ada.page.locator('#members li[data-user-id]')).toHaveCount(2);
+  await addMember(ada.page, tablo, bob);
   for (const person of [ada, bob]) await openDiscussion(person.page, tablo);
   return { ada, bob, tablo };
-}
-
-async function openDiscussion(page: Page, tablo: number, query = ''): Promise<void> {
-  await page.goto(`/tablos/${tablo}/discussion${query}`);
-  await expect(page.locator('#live-status')).toHaveAttribute('data-state', 'live');
-}
-
-async function send(page: Page, text: string): Promise<void> {
-  await page.fill('#composer textarea[name=body]', text);
-  await page.keyboard.press('Enter');
 }
 
 /** The message whose body says this (a reply quoting it says it too, outside its body). */

@@ -5,10 +5,10 @@ test('register, create a tablo, see it listed; a stranger gets 404; sign out', a
   await expect(ada.page.getByText('No tablos yet — create one')).toBeVisible();
   await ada.page.fill('#new-tablo input[name=title]', 'Launch plans');
   await ada.page.click('#new-tablo button[type=submit]');
-  await expect(ada.page).toHaveURL(/\/tablos\/\d+$/);
+  await expect(ada.page).toHaveURL(/\/tablos\/\d+\/discussion$/);
   await expect(ada.page.locator('h1')).toHaveText('Launch plans');
-  const tabloUrl = new URL(ada.page.url()).pathname;
-  const id = tabloUrl.split('/').pop();
+  const id = new URL(ada.page.url()).pathname.split('/')[2];
+  const tabloUrl = `/tablos/${id}`;
 
   await ada.page.goto('/tablos');
   await expect(ada.page.locator(`li#tablo-${id} a[href="/tablos/${id}"]`)).toContainText('Launch plans');

@@ -5,9 +5,11 @@ async function createTablo(page: Page, title: string): Promise<number> {
   await page.goto('/tablos');
   await page.fill('#new-tablo input[name=title]', title);
   await page.click('#new-tablo button[type=submit]');
-  await expect(page).toHaveURL(/\/tablos\/\d+$/);
+  await expect(page).toHaveURL(/\/tablos\/\d+\/discussion$/);
+  const id = Number(new URL(page.url()).pathname.split('/')[2]);
+  await page.goto(`/tablos/${id}`);
   await expect(page.locator('#personal-stream')).toHaveAttribute('data-state', 'live');
-  return Number(new URL(page.url()).pathname.split('/').pop());
+  return id;
 }
 
 const userId = async (person: Person) => Number(await person.page.locator('meta[name="current-user-id"]').getAttribute('content'));

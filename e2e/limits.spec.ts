@@ -24,8 +24,7 @@ test('over the posting limit the composer says so and keeps the draft', async ({
     const page = ada.page;
     await page.fill('#new-tablo input[name=title]', 'Fast talkers');
     await page.click('#new-tablo button[type=submit]');
-    await expect(page).toHaveURL(/\/tablos\/\d+$/);
-    await page.goto(`${new URL(page.url()).pathname}/discussion`);
+    await expect(page).toHaveURL(/\/tablos\/\d+\/discussion$/);
     await expect(page.locator('#live-status')).toHaveAttribute('data-state', 'live');
 
     const textarea = page.locator('#composer textarea[name=body]');

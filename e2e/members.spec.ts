@@ -5,8 +5,10 @@ async function createTablo(page: Page, title: string): Promise<number> {
   await page.goto('/tablos');
   await page.fill('#new-tablo input[name=title]', title);
   await page.click('#new-tablo button[type=submit]');
-  await expect(page).toHaveURL(/\/tablos\/\d+$/);
-  return Number(new URL(page.url()).pathname.split('/').pop());
+  await expect(page).toHaveURL(/\/tablos\/\d+\/discussion$/);
+  const id = Number(new URL(page.url()).pathname.split('/')[2]);
+  await page.goto(`/tablos/${id}`);
+  return id;
 }
 
 async function openDiscussion(page: Page, tabloId: number): Promise<void> {

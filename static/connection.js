@@ -83,6 +83,9 @@ window.tabloConnection = (() => {
       retry = setTimeout(() => htmx.trigger(stream, 'sse:retry'), backoff(failures++));
     });
 
+    // The page's own words are for readers without JavaScript, whose page never connects.
+    if (!stream.dataset.state) show('connecting');
+
     // The network went away; if the stream survived it, it is live again once the network is back.
     window.addEventListener('offline', () => show('offline'));
     window.addEventListener('online', () => connected && show('live'));

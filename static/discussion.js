@@ -17,7 +17,11 @@
   // Status and retries: static/connection.js. Once the stream has ended for good (signed out,
   // access ended), the composer has nothing left to send to.
   tabloConnection.watch(stream, {
-    ended: () => composer.querySelectorAll('textarea, button').forEach((el) => (el.disabled = true)),
+    ended: () => {
+      composer.querySelectorAll('textarea, button').forEach((el) => (el.disabled = true));
+      // No longer here: nobody will send this page a presence list without this reader.
+      document.querySelector(`#presence [data-user-id="${CSS.escape(me ?? '')}"]`)?.remove();
+    },
   });
   // Who is here now: the same list, rendered by the server, for everyone on this discussion.
   stream.addEventListener('presence', (e) => {
@@ -94,6 +98,7 @@
     let after = null;
     for (let el = messages.lastElementChild; el; el = el.previousElementSibling) {
       if (el === node) continue;
+      if (!el.classList.contains('message')) continue; // day separators and the like
       if (Number(el.dataset.seq) > seq) after = el;
       else break;
     }
@@ -183,6 +188,12 @@
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       composer.requestSubmit();
+    }
+    // Back from the composer goes to the list as a whole, where the reader is, rather than to
+    // its last control ("load older" at the top, which would scroll the list away).
+    if (e.key === 'Tab' && e.shiftKey) {
+      e.preventDefault();
+      scroller.focus({ preventScroll: true });
     }
   });
 

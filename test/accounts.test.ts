@@ -180,7 +180,7 @@ describe('sign in', () => {
   it('goes back to the page that asked for sign-in (next)', async () => {
     const tablo = await ada.client.post('/tablos', { title: 'Where I was' });
     const path = tablo.headers.get('location')!;
-    assert.match(path, /^\/tablos\/\d+$/);
+    assert.match(path, /^\/tablos\/\d+\/discussion$/);
 
     const client = new Client(app.url);
     const bounced = await client.get(path);

@@ -118,7 +118,7 @@ describe('CSRF', () => {
     assert.equal(wrongHeader.status, 403);
     const created = await rawPost(ada.client, '/tablos', { title: 'Via header' }, { 'X-CSRF-Token': token });
     assert.equal(created.status, 303);
-    assert.match(created.headers.get('location') ?? '', /^\/tablos\/\d+$/);
+    assert.match(created.headers.get('location') ?? '', /^\/tablos\/\d+\/discussion$/);
 
     const signedOut = await rawPost(ada.client, '/logout', {}, { 'X-CSRF-Token': token });
     assert.equal(signedOut.status, 303);

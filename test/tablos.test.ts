@@ -71,15 +71,15 @@ describe('the tablos page', () => {
 });
 
 describe('creating a tablo', () => {
-  it('redirects to the new tablo, which lists its owner as a member', async () => {
+  it('redirects to the new tablo’s discussion; its page lists its owner as a member', async () => {
     await ada.client.get('/tablos');
     const response = await ada.client.post('/tablos', { title: '  Launch plans  ' });
     assert.equal(response.status, 303);
     const location = response.headers.get('location') ?? '';
-    const id = Number(/^\/tablos\/(\d+)$/.exec(location)?.[1]);
+    const id = Number(/^\/tablos\/(\d+)\/discussion$/.exec(location)?.[1]);
     assert.ok(id > 0, location);
 
-    const page = await ada.client.get(location);
+    const page = await ada.client.get(`/tablos/${id}`);
     assert.equal(page.status, 200);
     assert.equal(h1(page.html), 'Launch plans', 'the title is trimmed');
     assert.match(page.html, /<title>Launch plans · Tablo<\/title>/);

@@ -51,3 +51,36 @@ export async function registerInBrowser(browser: Browser, baseURL: string, name:
 }
 
 export { expect };
+
+/** Creates a tablo through the home page's form; the person lands in its discussion. Answers its id. */
+export async function createTablo(page: Page, title: string): Promise<number> {
+  await page.goto('/tablos');
+  await page.fill('#new-tablo input[name=title]', title);
+  await page.click('#new-tablo button[type=submit]');
+  await expect(page).toHaveURL(/\/tablos\/\d+\/discussion$/);
+  return Number(new URL(page.url()).pathname.split('/')[2]);
+}
+
+/** The owner invites the member by email from the tablo page; the member accepts on /tablos. */
+export async function addMember(owner: Page, tabloId: number, member: Person): Promise<void> {
+  await owner.goto(`/tablos/${tabloId}`);
+  await owner.fill('#add-member input[name=email]', member.email);
+  await owner.click('#add-member button[type=submit]');
+  await expect(owner.locator('#invitations li')).toContainText(member.email);
+  await member.page.goto('/tablos');
+  const invitation = member.page.locator('li[id^="invitation-"]').filter({ has: member.page.locator(`form[action$="/accept"]`) }).first();
+  await invitation.getByRole('button', { name: 'Accept' }).click();
+  await expect(member.page).toHaveURL(new RegExp(`/tablos/${tabloId}$`));
+}
+
+/** The discussion, once its stream is live. */
+export async function openDiscussion(page: Page, tabloId: number, query = ''): Promise<void> {
+  await page.goto(`/tablos/${tabloId}/discussion${query}`);
+  await expect(page.locator('#live-status')).toHaveAttribute('data-state', 'live');
+}
+
+/** Types a message into the composer and sends it with Enter. */
+export async function send(page: Page, text: string): Promise<void> {
+  await page.fill('#composer textarea[name=body]', text);
+  await page.keyboard.press('Enter');
+}

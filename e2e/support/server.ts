@@ -16,7 +16,7 @@ export class TabloProcess {
 
   private constructor(
     readonly port: number,
-    private readonly databaseUrl: string,
+    readonly databaseUrl: string,
     private readonly env: Record<string, string>,
   ) {
     this.url = `http://127.0.0.1:${port}`;

@@ -1,4 +1,5 @@
 import { renderPartial } from '../web/views.ts';
+import { bodyToHtml, isEmojiOnly } from './markdown.ts';
 import type { Message } from './messages.ts';
 
 /**
@@ -23,6 +24,7 @@ export function renderMessage(message: Message, options: { highlighted?: boolean
       : {
           authorName: message.authorName,
           bodyHtml: bodyToHtml(message.body),
+          emojiOnly: isEmojiOnly(message.body),
           editedAt: message.editedAt?.toISOString(),
           reply: message.replyTo && {
             id: message.replyTo.id,
@@ -48,29 +50,4 @@ function excerptOf(text: string): string {
   const oneLine = text.replace(/\s+/g, ' ').trim();
   const characters = [...oneLine];
   return characters.length > EXCERPT_CHARACTERS ? `${characters.slice(0, EXCERPT_CHARACTERS).join('').trimEnd()}…` : oneLine;
-}
-
-// http(s) URLs, up to whitespace or characters that cannot be in one unescaped.
-const LINK = /\bhttps?:\/\/[^\s<>"'`]+/gi;
-// Punctuation that usually ends the sentence rather than the URL.
-const TRAILING = /[.,;:!?)\]}]+$/;
-
-/** Text in, safe HTML out: everything escaped, http(s) links made clickable. */
-export function bodyToHtml(body: string): string {
-  let html = '';
-  let last = 0;
-  for (const match of body.matchAll(LINK)) {
-    const url = match[0].replace(TRAILING, '');
-    const start = match.index;
-    html += escapeHtml(body.slice(last, start));
-    html += `<a href="${escapeHtml(url)}" rel="noopener noreferrer nofollow" target="_blank">${escapeHtml(url)}</a>`;
-    last = start + url.length;
-  }
-  return html + escapeHtml(body.slice(last));
-}
-
-const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ENTITIES[c]!);
 }

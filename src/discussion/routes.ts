@@ -12,7 +12,7 @@ import { renderPage, renderPartial } from '../web/views.ts';
 import { type Changed, deleteMessage, editMessage, framedEventsAfter, isMessageOf, postMessage, toggleReaction } from './discussion.ts';
 import { renderMessage } from './fragment.ts';
 import { findMessage, MAX_BODY_CHARACTERS, MAX_CLIENT_TOKEN_LENGTH, type Message, messagesBefore, messagesFrom, PAGE_SIZE } from './messages.ts';
-import { markRead, type ReadTracker } from './read-state.ts';
+import { lastReadSeq, markRead, type ReadTracker } from './read-state.ts';
 
 export type DiscussionDeps = { db: Database; live: Live; readTracker: ReadTracker; posting: PostingLimit };
 
@@ -21,6 +21,12 @@ export function discussionRoutes({ db, live, posting }: DiscussionDeps): Router 
   const member = requireTabloAccess(db);
 
   router.get('/tablos/:tabloId/discussion', requireSignIn(), member, async (req, res) => {
+    // `?before={seq}`: older messages as a page of their own, the "load older" link without JavaScript.
+    const before = parseSeq(req.query.before);
+    if (before) {
+      res.send(await olderMessagesPage(db, req, res, before));
+      return;
+    }
     const at = req.query.at === undefined ? undefined : parseSeq(req.query.at) || undefined;
     res.send(await discussionPage(db, live, req, res, {}, at));
   });
@@ -224,6 +230,8 @@ async function discussionPage(
   const shown = at === undefined ? await latestPage(db, access.tablo.id) : await pageAround(db, access.tablo.id, at);
   // Opening the discussion reads it up to its newest event.
   const userId = signedInUser(res).id;
+  // Where the reader had got to, read before opening marks it read: the page shows "new since you left".
+  const lastRead = await lastReadSeq(db, access.tablo.id, userId);
   if (newestSeq && (await markRead(db, access.tablo.id, userId, newestSeq))) {
     live.readAdvanced([{ tabloId: access.tablo.id, userId, seq: newestSeq }]);
   }
@@ -233,6 +241,8 @@ async function discussionPage(
     messages: shown.messages.map((m) => renderMessage(m, { highlighted: m.seq === at })),
     oldestSeq: shown.olderRemain ? (shown.messages[0]?.seq ?? 0) : 0,
     newerRemain: shown.newerRemain,
+    lastReadSeq: lastRead,
+    skipLink: COMPOSER_SKIP_LINK,
     streamUrl: `/tablos/${access.tablo.id}/discussion/stream?after=${newestSeq}`,
     clientToken: randomUUID(),
     error: composer.error,
@@ -268,6 +278,22 @@ async function pageAround(db: Database, tabloId: number, seq: number): Promise<S
     olderRemain: (before[0]?.seq ?? 0) > 1 && before.length === SHOWN_BEFORE,
     newerRemain,
   };
+}
+
+const COMPOSER_SKIP_LINK = { href: '#composer-body', label: 'Skip to composer' };
+
+/** Older messages, read-only and without the stream: what "load older" opens without JavaScript. */
+async function olderMessagesPage(db: Database, req: Request, res: Response, before: number): Promise<string> {
+  const access = tabloAccess(res);
+  const messages = await messagesBefore(db, access.tablo.id, before);
+  return renderPage(req, res, 'discussion', {
+    pageTitle: access.tablo.title,
+    tablo: access.tablo,
+    history: true,
+    messages: messages.map((m) => renderMessage(m)),
+    oldestSeq: oldestShown(messages),
+    unreadTotal: await unreadTotal(db, signedInUser(res).id),
+  });
 }
 
 /** The seq a "load older" control asks before, or 0 when the first message is already shown. */

@@ -30,7 +30,8 @@ export function homeRoutes(db: Database, live: Live): Router {
       return;
     }
     const id = await createTablo(db, live, user.id, parsed.data.title);
-    res.redirect(303, `/tablos/${id}`);
+    // A new tablo is for talking in: land in its discussion.
+    res.redirect(303, `/tablos/${id}/discussion`);
   });
 
   // The number in the browser tab's title.

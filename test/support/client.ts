@@ -74,7 +74,7 @@ export async function registerPerson(baseUrl: string, name = 'Ada'): Promise<Per
 export async function createTablo(person: Person, title = 'Team room'): Promise<number> {
   await person.client.get('/tablos');
   const response = await person.client.post('/tablos', { title });
-  const id = Number(/^\/tablos\/(\d+)$/.exec(response.headers.get('location') ?? '')?.[1]);
+  const id = Number(/^\/tablos\/(\d+)\/discussion$/.exec(response.headers.get('location') ?? '')?.[1]);
   if (response.status !== 303 || !id) throw new Error(`creating a tablo failed: ${response.status}`);
   return id;
 }
