@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import type { HttpTimeouts } from './web/timeouts.ts';
 
 const positivePort = z.coerce.number().int().min(1).max(65535);
 
@@ -14,6 +15,10 @@ const environment = z.object({
   METRICS_TOKEN: z.string().min(1).optional(),
   TRUST_PROXY: z.string().optional(),
   STREAM_KEEPALIVE_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
+  HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
+  HTTP_KEEPALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  MIN_BODY_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(1024),
+  BODY_RATE_WINDOW_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
 });
@@ -31,6 +36,8 @@ export type Config = {
   trustProxy: number | string | false;
   /** How often idle streams get a `: keep-alive` comment (the contract asks for ≤ 20 s). */
   keepAliveMs: number;
+  /** Slow-loris limits for the HTTP server (see src/web/timeouts.ts). */
+  http: HttpTimeouts;
   logLevel: z.infer<typeof environment>['LOG_LEVEL'];
   production: boolean;
 };
@@ -53,6 +60,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsToken: e.METRICS_TOKEN,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     keepAliveMs: e.STREAM_KEEPALIVE_MS,
+    http: {
+      headersMs: e.HEADERS_TIMEOUT_MS,
+      keepAliveMs: e.HTTP_KEEPALIVE_TIMEOUT_MS,
+      minBodyBytesPerSecond: e.MIN_BODY_BYTES_PER_SECOND,
+      bodyRateWindowMs: e.BODY_RATE_WINDOW_MS,
+    },
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
   };

@@ -14,6 +14,7 @@ import { PostgresBus } from './discussion/postgres-bus.ts';
 import type { Realtime } from './discussion/discussion.ts';
 import { ReadTracker } from './discussion/read-state.ts';
 import { createMetrics } from './web/metrics.ts';
+import { guardAgainstSlowClients, headerCheckInterval } from './web/timeouts.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -66,7 +67,8 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     lifecycle,
     realtime,
   });
-  const server = createServer(app);
+  const server = createServer({ connectionsCheckingInterval: headerCheckInterval(config.http.headersMs) }, app);
+  guardAgainstSlowClients(server, config.http);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);

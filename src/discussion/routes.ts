@@ -6,6 +6,7 @@ import type { Database } from '../db/database.ts';
 import { requireTabloAccess, type TabloAccess } from '../tablos/policy.ts';
 import { unreadTotal } from '../tablos/tablos.ts';
 import { wantsFragment } from '../web/errors.ts';
+import { loggableOwner } from '../web/logging.ts';
 import { renderPage, renderPartial } from '../web/views.ts';
 import { framedMessagesAfter, postMessage, type Realtime } from './discussion.ts';
 import { renderMessage } from './fragment.ts';
@@ -79,7 +80,7 @@ export function streamRoutes(db: Database, realtime: Realtime, logger: Logger, s
       { ...observe, lastRead: (o, seq) => realtime.readTracker.seen(tabloId, o.userId, seq) },
     );
     req.on('close', () => stream.close('client'));
-    logger.info({ stream: 'discussion', ...owner, cursor }, 'stream opened');
+    logger.info({ stream: 'discussion', ...loggableOwner(owner), cursor }, 'stream opened');
     await stream.open(realtime.broker, cursor);
   });
 
@@ -91,7 +92,7 @@ export function streamRoutes(db: Database, realtime: Realtime, logger: Logger, s
     EventStream.start(res);
     const stream = new EventStream(owner, res, observe);
     req.on('close', () => stream.close('client'));
-    logger.info({ stream: 'personal', ...owner }, 'stream opened');
+    logger.info({ stream: 'personal', ...loggableOwner(owner) }, 'stream opened');
     stream.open(realtime.broker);
   });
 
@@ -107,9 +108,9 @@ function streamObserver({ metrics }: Realtime, logger: Logger) {
       metrics.streamsClosed.labels(reason).inc();
       if (reason === 'slow-reader') {
         metrics.slowReaders.inc();
-        logger.warn({ ...owner, reason }, 'slow reader disconnected');
+        logger.warn({ ...loggableOwner(owner), reason }, 'slow reader disconnected');
       } else {
-        logger.info({ ...owner, reason }, 'stream closed');
+        logger.info({ ...loggableOwner(owner), reason }, 'stream closed');
       }
     },
   };

@@ -1,5 +1,34 @@
-import { pino, type Logger } from 'pino';
+import { createHash } from 'node:crypto';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { PinoPretty } from 'pino-pretty';
 
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { app: 'tablo' }, redact: ['req.headers.cookie', 'req.headers.authorization'] });
+/**
+ * JSON lines, except on a terminal outside production, where people read them: one readable line
+ * each. A destination may be given (tests capture what is logged).
+ */
+export function createLogger(
+  level: string,
+  options: { production?: boolean; destination?: DestinationStream } = {},
+): Logger {
+  const settings = {
+    level,
+    base: { app: 'tablo' },
+    // Cookies carry the session id; Set-Cookie too when a session starts.
+    redact: ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]'],
+  };
+  if (options.destination) return pino(settings, options.destination);
+  if (process.stdout.isTTY && !options.production) {
+    return pino(settings, PinoPretty({ colorize: true, sync: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,app' }));
+  }
+  return pino(settings);
+}
+
+/** What logs may say about a session: a short hash that tells sessions apart, never its id. */
+export function sessionTag(sessionId: string): string {
+  return createHash('sha256').update(sessionId).digest('hex').slice(0, 12);
+}
+
+/** A stream's owner as logs show it: the session as its tag. */
+export function loggableOwner<T extends { sessionId: string }>({ sessionId, ...rest }: T): Omit<T, 'sessionId'> & { session: string } {
+  return { ...rest, session: sessionTag(sessionId) };
 }
