@@ -27,9 +27,8 @@ after(() => rmSync(privateDir, { recursive: true, force: true }));
 describe(`the first start in a private folder (running as ${asRoot ? 'root' : 'a normal user'})`, () => {
   it('starts, serves pages from its database, and exits 0 on SIGTERM', async () => {
     const dataDir = freshDataDir();
-    const tablo = startMain(dataDir, 55412);
+    const { tablo, url } = await startOnAFreePort(dataDir, 55412);
     try {
-      const url = await tablo.ready;
       assert.equal((await fetch(`${url}/healthz`)).status, 200);
       const login = await fetch(`${url}/login`);
       assert.equal(login.status, 200, 'a page that reads the database');
@@ -53,10 +52,10 @@ describe(`the first start in a private folder (running as ${asRoot ? 'root' : 'a
 
   it('a restart while the previous run is still stopping waits for it, then starts', async () => {
     const dataDir = freshDataDir();
-    const first = startMain(dataDir, 55413, { MIN_BODY_BYTES_PER_SECOND: '0' });
+    const { tablo: first, url: firstUrl, pgPort } = await startOnAFreePort(dataDir, 55414, { MIN_BODY_BYTES_PER_SECOND: '0' });
     let second: Running | undefined;
     try {
-      const url = new URL(await first.ready);
+      const url = new URL(firstUrl);
       // A request in flight (its body never finishes) keeps the first run stopping for a while.
       const socket = connect(Number(url.port), '127.0.0.1');
       socket.on('error', () => {});
@@ -65,7 +64,7 @@ describe(`the first start in a private folder (running as ${asRoot ? 'root' : 'a
       first.child.kill('SIGTERM');
       await waitFor(() => first.output().includes('shutting down'));
 
-      second = startMain(dataDir, 55413);
+      second = startMain(dataDir, pgPort);
       const secondUrl = await second.ready;
       assert.match(second.output(), /waiting for the embedded PostgreSQL of the previous run to stop/);
       assert.doesNotMatch(second.output(), /kill \d+/);
@@ -85,17 +84,16 @@ describe(`the first start in a private folder (running as ${asRoot ? 'root' : 'a
 
   it('a PostgreSQL left running by a killed Tablo is named with its pid, at once', async () => {
     const dataDir = freshDataDir();
-    const killed = startMain(dataDir, 55414);
+    const { tablo: killed, pgPort } = await startOnAFreePort(dataDir, 55416);
     let postmaster = 0;
     try {
-      await killed.ready;
       postmaster = postmasterPid(clusterDirOf(dataDir));
       killed.child.kill('SIGKILL');
       await killed.exited;
       assert.equal(alive(postmaster), true, 'the orphan outlives its Tablo');
 
       const started = Date.now();
-      const next = startMain(dataDir, 55414);
+      const next = startMain(dataDir, pgPort);
       assert.equal(await next.exited, 1);
       assert.ok(Date.now() - started < 20_000, 'no wait for an orphan');
       assert.match(next.output(), new RegExp(`still running \\(pid ${postmaster},.*kill ${postmaster}`));
@@ -117,6 +115,25 @@ type Running = {
   exited: Promise<number | null>;
   kill: () => Promise<void>;
 };
+
+/**
+ * The tests' PostgreSQL ports are 55412–55419. Under a busy suite an ephemeral port (another
+ * test's server or client) can sit on one for a moment: then the next one is tried.
+ */
+async function startOnAFreePort(
+  dataDir: string,
+  firstPort: number,
+  env: Record<string, string> = {},
+): Promise<{ tablo: Running; url: string; pgPort: number }> {
+  for (let pgPort = firstPort; ; pgPort++) {
+    const tablo = startMain(dataDir, pgPort, env);
+    try {
+      return { tablo, url: await tablo.ready, pgPort };
+    } catch (error) {
+      if (pgPort >= 55419 || !/Port \d+ is already in use/.test(tablo.output())) throw error;
+    }
+  }
+}
 
 /** `npm start` in the clone, minus npm: the same entry point, so its pid is Tablo's own. */
 function startMain(dataDir: string, pgPort: number, env: Record<string, string> = {}): Running {

@@ -280,7 +280,8 @@ async function runPostgres(
 }
 
 function cannotStart(databaseDir: string, port: number, reason: string): string {
-  if (/could not bind|address already in use|could not create any TCP\/IP sockets|\.s\.PGSQL\.\d+\.lock/i.test(reason)) {
+  // Only PostgreSQL's fatal word counts: it also logs "could not bind IPv6…" and carries on.
+  if (/FATAL.*(could not create any TCP\/IP sockets|lock file "[^"]*\.s\.PGSQL\.\d+\.lock")/i.test(reason)) {
     return `Port ${port} is already in use, so the embedded PostgreSQL cannot start: set EMBEDDED_PG_PORT to a free port, or DATABASE_URL to use your own PostgreSQL.`;
   }
   return `The embedded PostgreSQL in ${databaseDir} could not start (${reason}); set DATABASE_URL to use your own PostgreSQL instead.`;
@@ -309,6 +310,7 @@ async function createDatabaseIfMissing(adminUrl: string): Promise<void> {
 }
 
 function lastMeaningfulLine(lines: string[]): string {
-  const problem = [...lines].reverse().find((l) => /FATAL|ERROR|could not|failed/i.test(l));
+  const problem =
+    [...lines].reverse().find((l) => /FATAL|PANIC/.test(l)) ?? [...lines].reverse().find((l) => /ERROR|could not|failed/i.test(l));
   return (problem ?? lines.at(-1) ?? 'it exited without saying why').replace(/\.$/, '');
 }
