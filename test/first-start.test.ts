@@ -56,15 +56,20 @@ describe(`the first start in a private folder (running as ${asRoot ? 'root' : 'a
     let second: Running | undefined;
     try {
       const url = new URL(firstUrl);
-      // A request in flight (its body never finishes) keeps the first run stopping for a while.
+      // A request in flight (its body never finishes) keeps the first run stopping for a while;
+      // once it says so, it is paused there, however slowly the second one starts on a busy machine.
       const socket = connect(Number(url.port), '127.0.0.1');
       socket.on('error', () => {});
       socket.write('POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nemail=');
       await new Promise((resolve) => setTimeout(resolve, 300));
       first.child.kill('SIGTERM');
       await waitFor(() => first.output().includes('shutting down'));
+      first.child.kill('SIGSTOP');
 
-      second = startMain(dataDir, pgPort);
+      const next = startMain(dataDir, pgPort);
+      second = next;
+      await waitFor(() => /waiting for the embedded PostgreSQL of the previous run to stop/.test(next.output()) || next.child.exitCode !== null, 60_000);
+      first.child.kill('SIGCONT');
       const secondUrl = await second.ready;
       assert.match(second.output(), /waiting for the embedded PostgreSQL of the previous run to stop/);
       assert.doesNotMatch(second.output(), /kill \d+/);
@@ -76,6 +81,7 @@ describe(`the first start in a private folder (running as ${asRoot ? 'root' : 'a
       second.child.kill('SIGTERM');
       assert.equal(await second.exited, 0, second.output());
     } finally {
+      first.child.kill('SIGCONT');
       await first.kill();
       await second?.kill();
       removeCluster(dataDir);
