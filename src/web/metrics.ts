@@ -41,7 +41,7 @@ function bearerMatches(header: string | undefined, token: string): boolean {
 
 /**
  * Whether a connection comes from this machine. Judged on the socket's own peer address, never on
- * X-Forwarded-For: behind a proxy on the same machine, every request would look local otherwise.
+ * X-Forwarded-For, which any client can write (TRUST_PROXY or not).
  */
 export function isLoopbackPeer(remoteAddress: string | undefined): boolean {
   if (!remoteAddress) return false;
