@@ -57,7 +57,11 @@ if ((wanted('integration') || wanted('e2e')) && !process.env.TEST_DATABASE_URL) 
   console.log(`Starting an embedded PostgreSQL for the tests on port ${port}…`);
   const embedded = await startEmbeddedPostgres({ dataDir, port, logger: createLogger('warn') });
   process.env.TEST_DATABASE_URL = embedded.url;
-  stopDatabase = embedded.stop;
+  stopDatabase = async () => {
+    await embedded.stop();
+    // Throwaway: also when, as root in a private folder, it lived outside dataDir.
+    rmSync(embedded.databaseDir, { recursive: true, force: true });
+  };
 }
 
 try {

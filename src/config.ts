@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import type { HttpTimeouts } from './web/timeouts.ts';
 
 const positivePort = z.coerce.number().int().min(1).max(65535);
 
@@ -16,6 +17,10 @@ const environment = z.object({
   MAX_STREAMS_PER_USER: z.coerce.number().int().min(0).default(50),
   POST_RATE_LIMIT: z.coerce.number().int().min(0).max(10_000, 'POST_RATE_LIMIT: at most 10000 (0 turns the limit off)').default(120),
   STREAM_KEEPALIVE_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
+  HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
+  HTTP_KEEPALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  MIN_BODY_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(1024),
+  BODY_RATE_WINDOW_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
 });
@@ -37,6 +42,8 @@ export type Config = {
   postRateLimit: number;
   /** How often idle streams get a `: keep-alive` comment (the contract asks for ≤ 20 s). */
   keepAliveMs: number;
+  /** Slow-loris limits for the HTTP server (see src/web/timeouts.ts). */
+  http: HttpTimeouts;
   logLevel: z.infer<typeof environment>['LOG_LEVEL'];
   production: boolean;
 };
@@ -61,6 +68,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxStreamsPerUser: e.MAX_STREAMS_PER_USER,
     postRateLimit: e.POST_RATE_LIMIT,
     keepAliveMs: e.STREAM_KEEPALIVE_MS,
+    http: {
+      headersMs: e.HEADERS_TIMEOUT_MS,
+      keepAliveMs: e.HTTP_KEEPALIVE_TIMEOUT_MS,
+      minBodyBytesPerSecond: e.MIN_BODY_BYTES_PER_SECOND,
+      bodyRateWindowMs: e.BODY_RATE_WINDOW_MS,
+    },
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
   };

@@ -4,7 +4,7 @@ import { startTablo } from './server.ts';
 import { createLogger } from './web/logging.ts';
 
 const config = loadConfig();
-const logger = createLogger(config.logLevel);
+const logger = createLogger(config.logLevel, { production: config.production });
 let embedded: EmbeddedDatabase | undefined;
 
 try {

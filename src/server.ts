@@ -11,6 +11,7 @@ import { Live } from './live/live.ts';
 import { liveRules } from './live-rules.ts';
 import { purgeLimitsPeriodically } from './web/limits.ts';
 import { createMetrics } from './web/metrics.ts';
+import { guardAgainstSlowClients, headerCheckInterval } from './web/timeouts.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -62,7 +63,8 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     readTracker,
   });
   const stopPurgingLimits = purgeLimitsPeriodically(db, (error) => logger.warn({ err: error }, 'purging rate limits failed'));
-  const server = createServer(app);
+  const server = createServer({ connectionsCheckingInterval: headerCheckInterval(config.http.headersMs) }, app);
+  guardAgainstSlowClients(server, config.http);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);

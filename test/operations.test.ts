@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import os from 'node:os';
 import pg from 'pg';
+import { isLoopbackPeer } from '../src/web/metrics.ts';
 import { type TestApp, startTestApp } from './support/app.ts';
 import { Client } from './support/client.ts';
 
@@ -130,10 +132,50 @@ describe('metrics', () => {
     }
   });
 
-  it('without METRICS_TOKEN, /metrics is open (control for the case above)', async () => {
+  it('without METRICS_TOKEN, /metrics answers a loopback peer (control for the case above)', async () => {
     const response = await get(app.url, '/metrics');
     assert.equal(response.status, 200);
     await response.text();
+  });
+
+  it('the peer is judged by the socket: a loopback address is local, anything else is not', () => {
+    for (const local of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1']) assert.equal(isLoopbackPeer(local), true, local);
+    for (const remote of ['192.0.2.2', '10.0.0.1', '::ffff:10.0.0.1', 'fd00::2', '128.0.0.1', '1127.0.0.1', '::2', '', undefined]) {
+      assert.equal(isLoopbackPeer(remote), false, String(remote));
+    }
+  });
+
+  it('behind TRUST_PROXY, a forwarded address changes nothing: a loopback socket still gets 200', async () => {
+    const proxied = await startTestApp({ env: { TRUST_PROXY: 'true' } });
+    try {
+      const response = await get(proxied.url, '/metrics', { 'X-Forwarded-For': '203.0.113.9' });
+      assert.equal(response.status, 200);
+      await response.text();
+    } finally {
+      await proxied.close();
+    }
+  });
+
+  it('without METRICS_TOKEN, a peer that is not loopback gets 404, even claiming to be 127.0.0.1 through a proxy', async (t) => {
+    const address = Object.values(os.networkInterfaces())
+      .flat()
+      .find((i) => i && !i.internal && i.family === 'IPv4')?.address;
+    if (!address) {
+      t.skip('this machine has no address but loopback: the rule is tested through isLoopbackPeer above');
+      return;
+    }
+    const everywhere = await startTestApp({ env: { HOST: '0.0.0.0', TRUST_PROXY: 'true' } });
+    try {
+      const base = `http://${address}:${new URL(everywhere.url).port}`;
+      const response = await get(base, '/metrics', { 'X-Forwarded-For': '127.0.0.1' });
+      assert.equal(response.status, 404);
+      assert.doesNotMatch(await response.text(), /process_cpu/);
+      const health = await get(base, '/healthz');
+      assert.equal(health.status, 200, 'the rest of the app answers that peer');
+      await health.text();
+    } finally {
+      await everywhere.close();
+    }
   });
 });
 

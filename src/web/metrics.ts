@@ -39,8 +39,23 @@ function bearerMatches(header: string | undefined, token: string): boolean {
   return timingSafeEqual(digest(header ?? ''), digest(`Bearer ${token}`));
 }
 
+/**
+ * Whether a connection comes from this machine. Judged on the socket's own peer address, never on
+ * X-Forwarded-For, which any client can write (TRUST_PROXY or not).
+ */
+export function isLoopbackPeer(remoteAddress: string | undefined): boolean {
+  if (!remoteAddress) return false;
+  const address = remoteAddress.toLowerCase().replace(/^::ffff:/, '');
+  return address === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address);
+}
+
+/** Without a token, only this machine may read the metrics; others are told there is nothing here. */
 export function metricsRoute(metrics: Metrics, token: string | undefined): RequestHandler {
   return async (req, res) => {
+    if (!token && !isLoopbackPeer(req.socket.remoteAddress)) {
+      res.status(404).type('text/plain').send('Not Found');
+      return;
+    }
     if (token && !bearerMatches(req.get('Authorization'), token)) {
       res.status(401).set('WWW-Authenticate', 'Bearer').type('text/plain').send('Unauthorized');
       return;

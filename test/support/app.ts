@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Logger } from 'pino';
 import { loadConfig } from '../../src/config.ts';
 import { type RunningTablo, startTablo } from '../../src/server.ts';
 import { createLogger } from '../../src/web/logging.ts';
@@ -12,7 +13,9 @@ export type TestApp = RunningTablo & { databaseUrl: string; close: () => Promise
  * The real app over real HTTP on a free port, with its own fresh database (or a given one, for
  * several instances sharing a database).
  */
-export async function startTestApp(options: { databaseUrl?: string; env?: Record<string, string> } = {}): Promise<TestApp> {
+export async function startTestApp(
+  options: { databaseUrl?: string; env?: Record<string, string>; logger?: Logger } = {},
+): Promise<TestApp> {
   const database = options.databaseUrl ? undefined : await createTestDatabase();
   const databaseUrl = options.databaseUrl ?? database!.url;
   const config = loadConfig({
@@ -22,7 +25,7 @@ export async function startTestApp(options: { databaseUrl?: string; env?: Record
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...options.env,
   });
-  const tablo = await startTablo(config, databaseUrl, createLogger(config.logLevel));
+  const tablo = await startTablo(config, databaseUrl, options.logger ?? createLogger(config.logLevel));
   return {
     ...tablo,
     databaseUrl,
