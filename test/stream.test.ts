@@ -289,6 +289,7 @@ describe('ending streams', () => {
     assert.equal(logout.status, 303);
     const how = await Promise.race([leaving.ended, new Promise((resolve) => setTimeout(resolve, 5_000, 'still open'))]);
     assert.equal(how, 'ended', 'the signed-out session’s stream ends');
+    assert.equal(leaving.events.at(-1)?.type, 'signed-out', `it says why: ${leaving.describe()}`);
 
     // The other session streams on.
     await otherSession.get(`/tablos/${tablo}`);
@@ -338,6 +339,7 @@ describe('shutting down', () => {
         assert.equal(farewell?.type, 'server-restarting');
         assert.ok(farewell.fields.includes('retry'), 'the farewell carries a retry line');
         assert.equal(s.retries.length, 2, 'the opening retry and the farewell’s');
+        assert.equal(s.retries[1], 500, 'come back in half a second');
       }
       assert.equal(doomed.realtime.broker.openStreams, 0);
     } finally {
