@@ -1,11 +1,12 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterEach } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
 import { type RunningTablo, startTablo } from '../../src/server.ts';
 import { createLogger } from '../../src/web/logging.ts';
 import { createTestDatabase } from './database.ts';
-import { CapturedLogs, watchLogs } from './logs.ts';
+import { CapturedLogs } from './logs.ts';
 
 export type TestApp = RunningTablo & {
   databaseUrl: string;
@@ -53,3 +54,24 @@ export async function startTestApp(
     },
   };
 }
+
+/** Servers whose logs are checked after every test of the file that started them. */
+const watched = new Set<CapturedLogs>();
+
+function watchLogs(logs: CapturedLogs): () => void {
+  watched.add(logs);
+  return () => watched.delete(logs);
+}
+
+// Registered once per test file, at the root: it runs after every test, in every describe.
+afterEach(() => {
+  const failures: string[] = [];
+  for (const logs of watched) {
+    try {
+      logs.check('during this test');
+    } catch (error) {
+      failures.push((error as Error).message);
+    }
+  }
+  if (failures.length) throw new Error(failures.join('\n'));
+});

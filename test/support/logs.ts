@@ -1,5 +1,3 @@
-import { afterEach } from 'node:test';
-
 /** One JSON log line as pino writes it. */
 export type LogLine = { level: number; msg?: string; err?: { message?: string; type?: string }; raw?: string; [field: string]: unknown };
 
@@ -11,7 +9,8 @@ const ERROR = 50;
  * at `error` or `fatal`, or when it carries a caught error (`err`): the realtime paths log what
  * they survive (a failed notify, presence write, catch-up, heartbeat) as warnings with the error.
  * A test that expects such a line says so (`expect(/pattern/)`, matched against the raw JSON
- * line); any other one fails the test during which it was logged (see the afterEach below).
+ * line); any other one fails: the test during which it was logged (test/support/app.ts), or the
+ * e2e server's stop (e2e/support/server.ts).
  */
 export class CapturedLogs {
   readonly lines: LogLine[] = [];
@@ -71,24 +70,3 @@ export class CapturedLogs {
 export function isError(line: LogLine): boolean {
   return line.level >= ERROR || (line.level >= WARN && line.err !== undefined);
 }
-
-/** Servers whose logs are checked after every test of the file that started them. */
-const watched = new Set<CapturedLogs>();
-
-export function watchLogs(logs: CapturedLogs): () => void {
-  watched.add(logs);
-  return () => watched.delete(logs);
-}
-
-// Registered once per test file, at the root: it runs after every test, in every describe.
-afterEach(() => {
-  const failures: string[] = [];
-  for (const logs of watched) {
-    try {
-      logs.check('during this test');
-    } catch (error) {
-      failures.push((error as Error).message);
-    }
-  }
-  if (failures.length) throw new Error(failures.join('\n'));
-});
