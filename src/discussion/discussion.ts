@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.ts';
-import type { DiscussionBroker } from './broker.ts';
+import type { DiscussionBroker, StreamOwner } from './broker.ts';
 import type { RealtimeBus } from './bus.ts';
 import type { LocalFanout } from './fanout.ts';
 import { renderMessage } from './fragment.ts';
@@ -14,6 +14,11 @@ export type Realtime = {
   bus: RealtimeBus;
   readTracker: ReadTracker;
   metrics: RealtimeMetrics;
+  /**
+   * Tests only (never set by the app): awaited by a discussion stream between its access check and
+   * its subscription, so a test can land a removal or a sign-out exactly in that gap.
+   */
+  beforeSubscribe?: (owner: StreamOwner) => Promise<void>;
 };
 
 /** Persist, then publish: a message reaches streams only once its transaction has committed. */

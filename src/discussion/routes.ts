@@ -80,6 +80,7 @@ export function streamRoutes(db: Database, realtime: Realtime, logger: Logger, s
     );
     req.on('close', () => stream.close('client'));
     logger.info({ stream: 'discussion', ...owner, cursor }, 'stream opened');
+    await realtime.beforeSubscribe?.(owner);
     await stream.open(realtime.broker, cursor);
   });
 
