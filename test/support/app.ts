@@ -46,9 +46,11 @@ export async function startTestApp(
     close: async () => {
       try {
         await tablo.stop();
-        await database?.drop();
       } finally {
         unwatch();
+        // Lines after this are the harness's doing: it drops the database under the stopped server.
+        logs.closed = true;
+        await database?.drop();
       }
       logs.check('while it ran or stopped');
     },

@@ -16,6 +16,8 @@ export class CapturedLogs {
   readonly lines: LogLine[] = [];
   private readonly expected: RegExp[];
   private checked = 0;
+  /** Set once the server is stopped and checked: lines after that (its database dropped under it) are not its own. */
+  closed = false;
 
   constructor(
     readonly name: string,
@@ -27,6 +29,7 @@ export class CapturedLogs {
 
   /** What a pino destination needs. */
   write(chunk: string): void {
+    if (this.closed) return;
     if (this.echo) process.stderr.write(chunk);
     for (const raw of chunk.split('\n')) {
       if (!raw.trim()) continue;
