@@ -28,6 +28,8 @@ test.describe.configure({ mode: 'serial' });
 test.beforeAll(async () => {
   database = await startDatabase();
   app = await TabloProcess.start(database.url);
+  // The outage itself is logged: connections lost, presence, read positions and access checks that could not run.
+  app.logs.expect(/ECONNREFUSED|terminating connection due to administrator command|Connection terminated|timeout exceeded when trying to connect|the database system is (shutting down|starting up)/);
   blip = await NetworkBlip.to(app.port);
 });
 test.afterAll(async () => {

@@ -1,18 +1,5 @@
 import type { Browser, Page } from '@playwright/test';
-import { expect, type Person, test } from './support/fixtures.ts';
-
-async function createTablo(page: Page, title: string): Promise<number> {
-  await page.goto('/tablos');
-  await page.fill('#new-tablo input[name=title]', title);
-  await page.click('#new-tablo button[type=submit]');
-  await expect(page).toHaveURL(/\/tablos\/\d+$/);
-  return Number(new URL(page.url()).pathname.split('/').pop());
-}
-
-async function openDiscussion(page: Page, tabloId: number): Promise<void> {
-  await page.goto(`/tablos/${tabloId}/discussion`);
-  await expect(page.locator('#live-status')).toHaveAttribute('data-state', 'live');
-}
+import { createTablo, expect, openDiscussion, type Person, test } from './support/fixtures.ts';
 
 /** The same person in another browser (a second session). */
 async function signInElsewhere(browser: Browser, baseURL: string, person: Person): Promise<Page> {

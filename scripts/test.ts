@@ -3,19 +3,40 @@
  * and a real PostgreSQL), end-to-end (Playwright in Chromium) — then one closing line,
  * `N passed, N failed`, summing them. Name suites to run only those: `npm test -- integration`.
  *
+ * Counts come from machine-readable reports (scripts/test-reporter.ts, Playwright's JSON), never
+ * from scraping text. A suite fails the run when it ran no test (or an integration file ran none),
+ * when a test is skipped (or todo) without saying why, or when its runner exited non-zero with no
+ * failure reported. Skipped tests are counted and shown: `N passed, N failed, N skipped`.
+ *
  * The database server is TEST_DATABASE_URL when set; otherwise an embedded PostgreSQL is started
  * for the run. Each test file and each e2e worker makes its own database on it.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { startEmbeddedPostgres } from '../src/db/embedded.ts';
 import { projectRoot } from '../src/paths.ts';
 import { createLogger } from '../src/web/logging.ts';
 
-type Outcome = { suite: string; passed: number; failed: number; skipped: number; seconds: number };
+/** A suite's counts, and what makes it fail beyond failed tests (it ran none, a skip gave no reason…). */
+type Counts = { passed: number; failed: number; skipped: number; problems: string[] };
+type Outcome = Counts & { suite: string; seconds: number };
+/** One finished test, as scripts/test-reporter.mjs writes it. */
+type TestRecord = {
+  outcome: 'pass' | 'fail';
+  name: string;
+  file: string;
+  /** The record is the file itself, not a test in it. */
+  whole: boolean;
+  skip?: string | boolean;
+  todo?: string | boolean;
+  error?: string;
+};
 
-const requested = process.argv.slice(2);
+const args = process.argv.slice(2);
+/** Integration test files named on the command line (`npm test -- integration test/x.test.ts`): only those run. */
+const namedFiles = args.filter((a) => a.endsWith('.test.ts'));
+const requested = args.filter((a) => !a.endsWith('.test.ts'));
 const wanted = (suite: string) => requested.length === 0 || requested.includes(suite);
 const outcomes: Outcome[] = [];
 
@@ -33,7 +54,7 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Prom
   });
 }
 
-async function timed(suite: string, work: () => Promise<Omit<Outcome, 'suite' | 'seconds'>>): Promise<void> {
+async function timed(suite: string, work: () => Promise<Counts>): Promise<void> {
   console.log(`\n=== ${suite} ===`);
   const started = performance.now();
   const result = await work();
@@ -44,8 +65,9 @@ const bin = (name: string) => path.join(projectRoot, 'node_modules', '.bin', nam
 
 if (wanted('typecheck')) {
   await timed('typecheck', async () => {
+    // A check, not tests: it adds nothing to the passed count, and a failure counts as one.
     const { code } = await run(bin('tsc'), ['--noEmit', '-p', 'tsconfig.json']);
-    return { passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, skipped: 0 };
+    return { passed: 0, failed: code === 0 ? 0 : 1, skipped: 0, problems: code === 0 ? [] : ['the typecheck failed'] };
   });
 }
 
@@ -67,16 +89,22 @@ if ((wanted('integration') || wanted('e2e')) && !process.env.TEST_DATABASE_URL) 
 try {
   if (wanted('integration')) {
     await timed('integration', async () => {
-      const files = readdirSync(path.join(projectRoot, 'test'))
-        .filter((f) => f.endsWith('.test.ts'))
-        .sort()
-        .map((f) => path.join('test', f));
-      const { code, output } = await run(process.execPath, [
-        '--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', '--test-reporter=spec', ...files,
+      const files = namedFiles.length
+        ? namedFiles.map((f) => path.relative(projectRoot, path.resolve(f)))
+        : readdirSync(path.join(projectRoot, 'test'))
+            .filter((f) => f.endsWith('.test.ts'))
+            .sort()
+            .map((f) => path.join('test', f));
+      const records = path.join(projectRoot, '.tmp', 'integration-results.jsonl');
+      mkdirSync(path.dirname(records), { recursive: true });
+      rmSync(records, { force: true });
+      const { code } = await run(process.execPath, [
+        '--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000',
+        '--test-reporter=spec', '--test-reporter-destination=stdout',
+        '--test-reporter=./scripts/test-reporter.mjs', `--test-reporter-destination=${records}`,
+        ...files,
       ]);
-      const count = (label: string) => Number(new RegExp(`^ℹ ${label} (\\d+)$`, 'm').exec(output)?.[1] ?? 0);
-      const failed = count('fail') + count('cancelled') + (code !== 0 && count('fail') === 0 ? 1 : 0);
-      return { passed: count('pass'), failed, skipped: count('skipped') + count('todo') };
+      return countIntegration(code, files, records);
     });
   }
 
@@ -85,13 +113,7 @@ try {
       const report = path.join(projectRoot, '.tmp', 'e2e-results.json');
       rmSync(report, { force: true });
       const { code } = await run(bin('playwright'), ['test'], { PLAYWRIGHT_JSON_OUTPUT_NAME: report });
-      try {
-        const { stats } = JSON.parse(readFileSync(report, 'utf8'));
-        const failed = stats.unexpected + stats.flaky + (code !== 0 && stats.unexpected === 0 ? 1 : 0);
-        return { passed: stats.expected, failed, skipped: stats.skipped };
-      } catch {
-        return { passed: 0, failed: 1, skipped: 0 };
-      }
+      return countPlaywright(code, report);
     });
   }
 } finally {
@@ -101,9 +123,72 @@ try {
 console.log('\n=== summary ===');
 for (const o of outcomes) {
   console.log(`${o.suite.padEnd(12)} ${o.passed} passed, ${o.failed} failed, ${o.skipped} skipped  (${o.seconds.toFixed(1)} s)`);
+  for (const problem of o.problems) console.log(`  ✖ ${problem}`);
 }
 const passed = outcomes.reduce((n, o) => n + o.passed, 0);
 const failed = outcomes.reduce((n, o) => n + o.failed, 0);
 const skipped = outcomes.reduce((n, o) => n + o.skipped, 0);
+const healthy = outcomes.length > 0 && outcomes.every((o) => o.problems.length === 0);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(failed === 0 && passed > 0 ? 0 : 1);
+process.exit(failed === 0 && healthy ? 0 : 1);
+
+/**
+ * The integration counts, from the JSON lines of scripts/test-reporter.ts. A suite that ran no test,
+ * a file that ran none, a skip or todo without a reason, or a non-zero exit with nothing failed
+ * (the runner itself broke) each fail the run.
+ */
+function countIntegration(code: number, files: string[], recordsFile: string): Counts {
+  const records: TestRecord[] = existsSync(recordsFile)
+    ? readFileSync(recordsFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as TestRecord)
+    : [];
+  const tests = records.filter((r) => !r.whole);
+  const problems: string[] = [];
+  const skipped = tests.filter((r) => r.skip || r.todo);
+  for (const r of skipped) {
+    const reason = r.skip || r.todo;
+    if (typeof reason !== 'string' || !reason.trim()) problems.push(`${r.name} (${path.relative(projectRoot, r.file)}) is skipped without a reason`);
+  }
+  const failed = records.filter((r) => r.outcome === 'fail');
+  for (const r of failed.filter((f) => f.whole)) problems.push(`${path.relative(projectRoot, r.file)} failed outside its tests: ${r.error ?? ''}`);
+  for (const file of files) {
+    const ran = tests.filter((r) => r.file === path.join(projectRoot, file) && !r.skip && !r.todo).length;
+    if (ran === 0) problems.push(`${file} ran no test`);
+  }
+  const passed = tests.filter((r) => r.outcome === 'pass' && !r.skip && !r.todo).length;
+  if (passed + failed.length === 0) problems.push('the integration suite ran no test');
+  if (code !== 0 && failed.length === 0) problems.push(`the test runner exited with ${code} and reported no failure`);
+  return { passed, failed: failed.length + (problems.length && failed.length === 0 ? 1 : 0), skipped: skipped.length, problems };
+}
+
+type PlaywrightSuite = {
+  title: string;
+  suites?: PlaywrightSuite[];
+  specs?: { title: string; file: string; tests: { status: string; annotations: { type: string; description?: string }[] }[] }[];
+};
+
+/** The e2e counts, from Playwright's JSON report, under the same rules. */
+function countPlaywright(code: number, reportFile: string): Counts {
+  let report: { stats: { expected: number; unexpected: number; flaky: number; skipped: number }; suites: PlaywrightSuite[] };
+  try {
+    report = JSON.parse(readFileSync(reportFile, 'utf8'));
+  } catch {
+    return { passed: 0, failed: 1, skipped: 0, problems: ['Playwright wrote no readable JSON report'] };
+  }
+  const { stats } = report;
+  const problems: string[] = [];
+  const walk = (suite: PlaywrightSuite): void => {
+    for (const spec of suite.specs ?? []) {
+      for (const test of spec.tests) {
+        if (test.status !== 'skipped') continue;
+        const reason = test.annotations.find((a) => a.type === 'skip' || a.type === 'fixme')?.description;
+        if (!reason?.trim()) problems.push(`${spec.title} (${spec.file}) is skipped without a reason`);
+      }
+    }
+    for (const child of suite.suites ?? []) walk(child);
+  };
+  for (const suite of report.suites) walk(suite);
+  if (stats.expected + stats.unexpected + stats.flaky === 0) problems.push('the e2e suite ran no test');
+  if (code !== 0 && stats.unexpected === 0 && stats.flaky === 0) problems.push(`Playwright exited with ${code} and reported no failure`);
+  const failed = stats.unexpected + stats.flaky;
+  return { passed: stats.expected, failed: failed + (problems.length && failed === 0 ? 1 : 0), skipped: stats.skipped, problems };
+}

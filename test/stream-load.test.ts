@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { type TestApp, startTestApp } from './support/app.ts';
 import { Client, createTablo, type Person, registerPerson } from './support/client.ts';
 import { addMember, eventually, postMany, postOk } from './support/discussion.ts';
+import { metric } from './support/metrics.ts';
 import { openStream, type SseEvent } from './support/sse.ts';
 
 // These tests post hundreds of messages as one person: no posting limit (limits.test.ts tests it).
@@ -18,6 +19,7 @@ before(async () => {
 });
 after(() => app.close());
 
+const SLOW_CLOSED = 'tablo_streams_closed_total{reason="slow-reader"}';
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -184,10 +186,12 @@ describe('a reader that stops reading', () => {
     // ~9 MB stored before the reader comes: more than loopback buffers hold, under the resync limit.
     await postMany(ada, tablo, 450, (i) => `${i} ${'😀'.repeat(4990)}`, 4);
     const baseline = app.live.openStreams;
+    const slowBefore = await metric(app, SLOW_CLOSED);
     const { socket: slow } = await openStalledStream(tablo);
     await eventually(async () => app.live.openStreams === baseline + 1, 5_000, 'the stream to open');
-    // Its catch-up waits for a socket that never drains; it must give up on the reader.
+    // Its catch-up waits for a socket that never drains; it must give up on the reader, as a slow one.
     await eventually(async () => app.live.openStreams === baseline, 30_000, 'the stuck reader to be let go');
+    assert.equal(await metric(app, SLOW_CLOSED), slowBefore + 1, 'closed as a slow reader');
     slow.destroy();
   });
 
@@ -197,6 +201,9 @@ describe('a reader that stops reading', () => {
 
     const normal = await openStream(ada.client, tablo, { after: 0 });
     assert.equal(normal.status, 200);
+    const slowBefore = await metric(app, SLOW_CLOSED);
+    const slowReadersBefore = await metric(app, 'tablo_slow_readers_disconnected_total');
+    const slowLogsBefore = app.logs.matching('slow reader disconnected').length;
 
     const { socket: slow, head } = await openStalledStream(tablo);
     let slowClosed = false;
@@ -229,6 +236,27 @@ describe('a reader that stops reading', () => {
     slow.resume();
     await eventually(async () => slowClosed, 30_000, 'the slow socket to close');
     assert.ok(!unread.includes(`id: ${newest}\n`), 'the slow reader did not get everything');
+    // It was closed as a slow reader, not for any other reason.
+    assert.equal(await metric(app, SLOW_CLOSED), slowBefore + 1, 'closed as a slow reader');
+    assert.equal(await metric(app, 'tablo_slow_readers_disconnected_total'), slowReadersBefore + 1);
+    assert.equal(app.logs.matching('slow reader disconnected').length, slowLogsBefore + 1, 'and logged as one');
+
+    // It comes back from the last message it received in full, and misses nothing.
+    const received = [...unread.matchAll(/id: (\d+)\n(?:data: [^\n]*\n)+\n/g)].map((m) => Number(m[1]));
+    const cursor = Math.max(...received);
+    const resumed = await openStream(ada.client, tablo, { lastEventId: cursor });
+    assert.equal(resumed.status, 200);
+    if (newest - cursor <= 500) {
+      await resumed.waitForId(newest, 60_000);
+      assert.deepEqual(resumed.messageIds, range(cursor + 1, newest), 'exactly the messages after its cursor');
+      for (const e of resumed.messages) assert.equal(e.data, answers.get(Number(e.id)), `data of ${e.id}`);
+    } else {
+      // What the kernel had accepted for it died with the connection: more than 500 behind, the
+      // stream tells it to reload (README), and sends nothing it would have to skip.
+      await resumed.waitFor((x) => x.events.length > 0, 10_000, 'the resync');
+      assert.deepEqual(resumed.events.map((e) => [e.type, e.id]), [['resync', String(newest)]]);
+    }
+    resumed.close();
 
     // Everyone else missed nothing.
     const last = await postOk(ada, tablo, 'the end');

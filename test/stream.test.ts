@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type TestApp, startTestApp } from './support/app.ts';
+import { holdRequest, statuses } from './support/in-flight.ts';
 import { Client, createTablo, type Person, registerPerson } from './support/client.ts';
 import { type Article, addMember, eventually, parseArticle, postMany, postOk } from './support/discussion.ts';
 import { openStream, type SseEvent, type SseStream } from './support/sse.ts';
@@ -291,6 +292,7 @@ describe('ending streams', () => {
     assert.equal(logout.status, 303);
     const how = await Promise.race([leaving.ended, new Promise((resolve) => setTimeout(resolve, 5_000, 'still open'))]);
     assert.equal(how, 'ended', 'the signed-out session’s stream ends');
+    assert.equal(leaving.events.at(-1)?.type, 'signed-out', `it says why: ${leaving.describe()}`);
 
     // The other session streams on.
     await otherSession.get(`/tablos/${tablo}`);
@@ -324,6 +326,49 @@ describe('ending streams', () => {
 });
 
 describe('shutting down', () => {
+  it('finishes the requests in flight before it stops, and takes no new one', async () => {
+    const doomed = await startTestApp();
+    try {
+      const eve = await registerPerson(doomed.url, 'Eve');
+      const tablo = await createTablo(eve, 'Closing time');
+      await eve.client.get(`/tablos/${tablo}/discussion`);
+      // A post whose body is half sent: the server is handling it when the stop begins.
+      const post = await holdRequest(doomed.url, {
+        method: 'POST',
+        path: `/tablos/${tablo}/discussion/messages`,
+        headers: {
+          'Content-Type': 'application/x-www-form-urlencoded',
+          Cookie: eve.client.cookieHeader(),
+          'HX-Request': 'true',
+          'X-CSRF-Token': eve.client.csrfToken ?? '',
+        },
+        body: new URLSearchParams({ body: 'the last word' }).toString(),
+      });
+      const stopped = doomed.stop();
+      let stoppedYet = false;
+      void stopped.then(() => (stoppedYet = true));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(stoppedYet, false, 'the stop waits for the request in flight');
+      // A readiness probe on a new connection finds nobody listening (not a 200).
+      await assert.rejects(fetch(new URL('/readyz', doomed.url)), 'no new connection during shutdown');
+      // The rest of the body, and a readiness probe pipelined behind it on the same connection.
+      const raw = await post.finish(`GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n`);
+      assert.deepEqual(statuses(raw), [201], 'the post is answered; the connection closes after it');
+      assert.match(raw, /^Connection: close\r$/im);
+      assert.match(raw, /<article\b[^>]*id="message-\d+"/, 'the post was answered with its message');
+      await stopped;
+      const stored = await doomed.db
+        .selectFrom('messages')
+        .select('body')
+        .where('tablo_id', '=', tablo)
+        .execute()
+        .catch(() => undefined);
+      assert.equal(stored, undefined, 'the pool is closed once stopped');
+    } finally {
+      await doomed.close();
+    }
+  });
+
   it('tells every open stream to come back soon, and ends it', async () => {
     const doomed = await startTestApp();
     let stopped = false;
@@ -340,6 +385,7 @@ describe('shutting down', () => {
         assert.equal(farewell?.type, 'server-restarting');
         assert.ok(farewell.fields.includes('retry'), 'the farewell carries a retry line');
         assert.equal(s.retries.length, 2, 'the opening retry and the farewell’s');
+        assert.equal(s.retries[1], 500, 'come back in half a second');
       }
       assert.equal(doomed.live.openStreams, 0);
     } finally {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type TestApp, startTestApp } from './support/app.ts';
+import { postOk } from './support/discussion.ts';
 import { Client, createTablo, type Person, registerPerson } from './support/client.ts';
 
 let app: TestApp;
@@ -58,6 +59,28 @@ describe('the tablos page', () => {
 
     const bobPage = await bob.client.get('/tablos');
     assert.deepEqual(listedIds(bobPage.html), [bobs]);
+  });
+
+  it('orders the tablos by latest activity, each showing its latest message', async () => {
+    const dora = await registerPerson(app.url, 'Dora');
+    const quiet = await createTablo(dora, 'Quiet one');
+    const older = await createTablo(dora, 'Older talk');
+    const newer = await createTablo(dora, 'Newer talk');
+    await dora.client.get(`/tablos/${older}/discussion`);
+    await postOk(dora, older, 'first in older');
+    await postOk(dora, newer, 'only in newer');
+    await postOk(dora, older, 'the <latest> in older');
+    const page = await dora.client.get('/tablos');
+    // older has the newest message, then newer; the one without messages comes last.
+    assert.deepEqual(listedIds(page.html).filter((id) => [quiet, older, newer].includes(id)), [older, newer, quiet]);
+    assert.match(listItem(page.html, older) ?? '', /Dora:<\/span> the &lt;latest&gt; in older/);
+    assert.doesNotMatch(listItem(page.html, older) ?? '', /first in older/);
+    assert.match(listItem(page.html, newer) ?? '', /Dora:<\/span> only in newer/);
+    assert.match(listItem(page.html, quiet) ?? '', /no messages yet/);
+    // A new message in the middle one brings it to the top.
+    await postOk(dora, newer, 'back on top');
+    const again = await dora.client.get('/tablos');
+    assert.deepEqual(listedIds(again.html).filter((id) => [quiet, older, newer].includes(id)), [newer, older, quiet]);
   });
 
   it('redirects a signed-out visitor to sign in, and answers 401 to htmx', async () => {

@@ -15,7 +15,7 @@ import { projectRoot } from './paths.ts';
 import { describeIdle, type IdlePlan, type IdleResult, measureIdle } from './idle.ts';
 import { describeRun, measure, type RunResult, type Scenario } from './measure.ts';
 import { othersPercent, waitForQuietMachine } from './processes.ts';
-import { type Summary, summarize, summaryTable, runsTable, type Verdict } from './report.ts';
+import { incompleteness, judged, type Summary, summarize, summaryTable, runsTable, unsettledMemory, type Verdict } from './report.ts';
 import { fmt, median, percentile } from './stats.ts';
 import { type AppOptions, type ServerOptions, type TargetKind } from './targets.ts';
 import {
@@ -124,11 +124,14 @@ export async function instancesScenario(plan: { subscribers: number; messages: n
   if (singlePg && single) pairs.push([singlePg, single]);
   const verdicts: Verdict[] = [];
   if (two && single) {
-    verdicts.push({
-      target: `two instances: post→all-delivered p50 at ${plan.subscribers} readers ≤ 1.5× one instance (REALTIME_BUS=memory)`,
-      figure: `${fmt(two.p50)} ms vs ${fmt(single.p50)} ms = ${fmt(two.p50 / single.p50, 2)}×` + (singlePg ? ` (vs one instance on REALTIME_BUS=postgres, ${fmt(singlePg.p50)} ms: ${fmt(two.p50 / singlePg.p50, 2)}×)` : ''),
-      pass: two.p50 <= 1.5 * single.p50,
-    });
+    verdicts.push(
+      judged(
+        `two instances: post→all-delivered p50 at ${plan.subscribers} readers ≤ 1.5× one instance (REALTIME_BUS=memory)`,
+        `${fmt(two.p50)} ms vs ${fmt(single.p50)} ms = ${fmt(two.p50 / single.p50, 2)}×` + (singlePg ? ` (vs one instance on REALTIME_BUS=postgres, ${fmt(singlePg.p50)} ms: ${fmt(two.p50 / singlePg.p50, 2)}×)` : ''),
+        two.p50 <= 1.5 * single.p50,
+        [...incompleteness(two), ...incompleteness(single)],
+      ),
+    );
   }
   const completeness = summaries.map(
     (s) => `${s.kind}: duplicates ${s.duplicates}, missing ${s.missing}, out of order ${s.outOfOrder}, failed opens ${s.openFailed}, ended early ${s.endedEarly}`,
@@ -229,6 +232,10 @@ type IdleSummary = {
   postgresIdlePercent: number;
   checkP50: number;
   allAlive: boolean;
+  /** Summed over runs, for the memory verdict. */
+  openFailed: number;
+  endedEarly: number;
+  unsettled: number;
 };
 
 function summarizeIdle(kind: TargetKind, runs: IdleResult[]): IdleSummary {
@@ -250,6 +257,9 @@ function summarizeIdle(kind: TargetKind, runs: IdleResult[]): IdleSummary {
     postgresIdlePercent: m((r) => (100 * r.postgresIdleCpuMs) / r.windowMs),
     checkP50: m((r) => percentile(r.lastLatencies, 50)),
     allAlive: runs.every((r) => r.openFailed === 0 && r.endedEarly === 0 && r.missing === 0 && r.duplicates === 0 && r.completeMessages === r.plan.messages),
+    openFailed: runs.reduce((n, r) => n + Math.max(r.openFailed, r.plan.streams - r.opened), 0),
+    endedEarly: runs.reduce((n, r) => n + r.endedEarly, 0),
+    unsettled: runs.filter((r) => !r.settledQuietly).length,
   };
 }
 
@@ -311,11 +321,14 @@ export async function idleScenario(plan: IdlePlan & { kinds: TargetKind[] }, com
     });
   }
   if (app && bare) {
-    verdicts.push({
-      target: `memory per stream at ${plan.streams.toLocaleString('en')} idle streams ≤ 2× bare node:http`,
-      figure: `${fmt(app.rssPerStreamKiB)} KiB vs ${fmt(bare.rssPerStreamKiB)} KiB = ${fmt(app.rssPerStreamKiB / bare.rssPerStreamKiB, 2)}×`,
-      pass: app.rssPerStreamKiB <= 2 * bare.rssPerStreamKiB,
-    });
+    verdicts.push(
+      judged(
+        `memory per stream at ${plan.streams.toLocaleString('en')} idle streams ≤ 2× bare node:http`,
+        `${fmt(app.rssPerStreamKiB)} KiB vs ${fmt(bare.rssPerStreamKiB)} KiB = ${fmt(app.rssPerStreamKiB / bare.rssPerStreamKiB, 2)}×`,
+        app.rssPerStreamKiB <= 2 * bare.rssPerStreamKiB,
+        [...unsettledMemory(app), ...unsettledMemory(bare)],
+      ),
+    );
   }
   const ratios = summaries
     .filter((s) => s.kind !== 'app' && app)
@@ -460,13 +473,15 @@ export async function throughputScenario(plan: ThroughputPlan & { kinds: TargetK
   const bare = best('bare');
   const verdicts: Verdict[] = [];
   if (app && socketio) {
-    verdicts.push({
-      target: `fan-out throughput (events delivered per second to ${plan.readers} readers, best step) ≥ Socket.IO's in the same run`,
-      figure:
+    verdicts.push(
+      judged(
+        `fan-out throughput (events delivered per second to ${plan.readers} readers, best step) ≥ Socket.IO's in the same run`,
         `app ${fmt(app.delivered, 0)}/s (${fmt(app.accepted, 0)} msg/s stored, ${app.concurrency} in flight) vs Socket.IO ${fmt(socketio.delivered, 0)}/s ` +
-        `(${fmt(socketio.accepted, 0)} msg/s, ${socketio.concurrency} in flight) = ${fmt(app.delivered / socketio.delivered, 2)}×`,
-      pass: app.delivered >= socketio.delivered,
-    });
+          `(${fmt(socketio.accepted, 0)} msg/s, ${socketio.concurrency} in flight) = ${fmt(app.delivered / socketio.delivered, 2)}×`,
+        app.delivered >= socketio.delivered,
+        [app, socketio].flatMap((s) => (s.exact && s.completeness === 1 ? [] : [`${s.kind} at ${s.concurrency} in flight: not exactly once (${fmt(100 * s.completeness, 2)} % delivered)`])),
+      ),
+    );
   }
   const ratios: string[] = [];
   for (const [a, b] of [[app, socketio], [app, bare], [socketio, bare]] as const) {

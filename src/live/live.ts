@@ -61,6 +61,11 @@ export class Live {
   private readonly fanout: LocalFanout;
   private readonly bus: RealtimeBus;
   private readonly accessCheck: NodeJS.Timeout;
+  /**
+   * Tests only (the app never sets it): awaited by a discussion stream between the route's access
+   * check and its subscription, so a test can land a removal or a sign-out exactly in that gap.
+   */
+  beforeSubscribe: ((owner: StreamOwner) => Promise<void>) | undefined;
 
   private constructor(private readonly options: LiveOptions) {
     const { db, logger, rules } = options;
@@ -163,6 +168,7 @@ export class Live {
     if (this.overCap(res, stream.owner)) return;
     const opened = new DiscussionStream(stream.owner, responseSink(res), stream.source, { ...this.observer, lastRead: stream.lastRead });
     req.on('close', () => opened.close('client'));
+    await this.beforeSubscribe?.(stream.owner);
     await opened.open(this.broker, stream.cursor);
     this.answerUnstarted(res, opened);
     if (!opened.closedAs) this.options.logger.info({ stream: 'discussion', ...loggable(stream.owner), cursor: stream.cursor }, 'stream opened');
