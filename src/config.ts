@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { HttpTimeouts } from './web/timeouts.ts';
@@ -21,6 +22,7 @@ const environment = z.object({
   HTTP_KEEPALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   MIN_BODY_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(1024),
   BODY_RATE_WINDOW_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
 });
@@ -44,6 +46,8 @@ export type Config = {
   keepAliveMs: number;
   /** Slow-loris limits for the HTTP server (see src/web/timeouts.ts). */
   http: HttpTimeouts;
+  /** Worker processes behind one port (node:cluster); more than 1 needs the Postgres bus. */
+  webConcurrency: number;
   logLevel: z.infer<typeof environment>['LOG_LEVEL'];
   production: boolean;
 };
@@ -74,6 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       minBodyBytesPerSecond: e.MIN_BODY_BYTES_PER_SECOND,
       bodyRateWindowMs: e.BODY_RATE_WINDOW_MS,
     },
+    webConcurrency: webConcurrency(e.WEB_CONCURRENCY, e.REALTIME_BUS),
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
   };
@@ -83,4 +88,13 @@ function parseTrustProxy(value: string | undefined): number | string | false {
   if (value === undefined || value === '' || value === 'false') return false;
   if (value === 'true') return 1;
   return /^\d+$/.test(value) ? Number(value) : value;
+}
+
+/** Every core with the Postgres bus, else one process; several workers need the Postgres bus to hear each other. */
+function webConcurrency(configured: number | undefined, bus: 'memory' | 'postgres'): number {
+  if (configured === undefined) return bus === 'postgres' ? availableParallelism() : 1;
+  if (configured > 1 && bus !== 'postgres') {
+    throw new Error(`WEB_CONCURRENCY=${configured} needs REALTIME_BUS=postgres: with the in-process bus, workers would not hear each other's messages.`);
+  }
+  return configured;
 }
