@@ -24,19 +24,25 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // Search: full text over each message's current body, whatever its language's accents and
   // case (unaccent, then the `simple` configuration: no stemming, no stop words, so any language
   // written with spaces works). unaccent() is only STABLE (its dictionary could change); the
-  // wrapper names the dictionary outright and is declared IMMUTABLE so a generated column may use it.
+  // wrapper names the dictionary outright and is declared IMMUTABLE so a generated column may use
+  // it. Queries go through the same function (src/search/search.ts).
   await createUnaccent(db);
-  const { rows } = await sql<{ schema: string }>`
-    SELECT extnamespace::regnamespace::text AS schema FROM pg_extension WHERE extname = 'unaccent'`.execute(db);
-  const schema = sql.id(rows[0]?.schema ?? 'public');
+  const { rows } = await sql<{ schema: string; icu: boolean }>`
+    SELECT n.nspname AS schema, EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu') AS icu
+    FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'unaccent'`.execute(db);
+  const schema = rows[0]?.schema ?? 'public';
+  // Lower-casing follows the database's LC_CTYPE, which may be "C" (ASCII only: the embedded
+  // PostgreSQL's): where PostgreSQL has ICU, its root collation lower-cases every script.
+  const lower = rows[0]?.icu ? 'lower(%s COLLATE "und-x-icu")' : 'lower(%s)';
+  const unaccented = `"${schema.replace(/"/g, '""')}".unaccent('"${schema.replace(/"/g, '""').replace(/'/g, "''")}".unaccent'::regdictionary, $1)`;
   await sql`
-    CREATE FUNCTION tablo_unaccent(text) RETURNS text
+    CREATE FUNCTION tablo_search_text(text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-    AS $$ SELECT ${schema}.unaccent(${sql.lit(`${rows[0]?.schema ?? 'public'}.unaccent`)}::regdictionary, $1) $$`.execute(db);
+    AS ${sql.lit(`SELECT ${lower.replace('%s', unaccented)}`)}`.execute(db);
   // A deleted message's body is empty: nothing of it can be found.
   await sql`
     ALTER TABLE messages ADD COLUMN search_vector tsvector
-      GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, tablo_unaccent(body))) STORED`.execute(db);
+      GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, tablo_search_text(body))) STORED`.execute(db);
   await sql`CREATE INDEX messages_search_idx ON messages USING gin (search_vector)`.execute(db);
 }
 
@@ -84,7 +90,7 @@ async function backfillMentions(db: Kysely<unknown>): Promise<void> {
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`DROP INDEX messages_search_idx`.execute(db);
   await sql`ALTER TABLE messages DROP COLUMN search_vector, DROP COLUMN mentions_all`.execute(db);
-  await sql`DROP FUNCTION tablo_unaccent(text)`.execute(db);
+  await sql`DROP FUNCTION tablo_search_text(text)`.execute(db);
   await sql`DROP INDEX messages_author_idx`.execute(db);
   await sql`DROP TABLE mentions`.execute(db);
 }

@@ -72,7 +72,24 @@
     htmx.process(fresh);
     if (focused) field?.focus();
   }
+  // /people and a profile: the part that changes, re-read whole (counts, shared tablos, latest messages).
+  async function refreshPart(id) {
+    const html = await reread(location.pathname);
+    const fresh = html === undefined ? undefined : parse(html).getElementById(id);
+    const current = present(id);
+    if (!fresh || !current) return;
+    current.replaceWith(fresh);
+    htmx.process(fresh);
+  }
+  const refreshPeople = () => refreshPart('people-section');
+  const refreshProfile = () => refreshPart('profile');
+  const refreshPeopleViews = () => {
+    if (present('people-section')) soon(refreshPeople);
+    if (present('profile')) soon(refreshProfile);
+  };
+
   const refreshAll = () => {
+    refreshPeopleViews();
     if (present('tablo-home')) soon(refreshHome);
     else soon(refreshTitle);
     if (present('member-section')) soon(refreshMembers);
@@ -87,8 +104,11 @@
   };
 
   source.addEventListener('activity', () => (present('tablo-home') ? soon(refreshHome) : soon(refreshTitle)));
+  source.addEventListener('activity', refreshPeopleViews);
+  source.addEventListener('tablo', refreshPeopleViews);
   source.addEventListener('online', () => present('tablo-home') && soon(refreshHome));
   source.addEventListener('members', (e) => {
+    refreshPeopleViews();
     if (present('tablo-home')) soon(refreshHome);
     if (about(e).tablo === tabloId && present('member-section')) soon(refreshMembers);
   });

@@ -162,6 +162,19 @@ export async function latestMessagesIn(db: Database, tabloIds: number[], limit: 
   return rows.map(toMessage);
 }
 
+/** One person's newest messages in these tablos (deleted ones left out), newest first. */
+export async function latestMessagesBy(db: Database, authorId: number, tabloIds: number[], limit: number): Promise<Message[]> {
+  if (tabloIds.length === 0) return [];
+  const rows = await messagesQuery(db)
+    .where('m.author_id', '=', authorId)
+    .where('m.tablo_id', 'in', tabloIds)
+    .where('m.deleted_at', 'is', null)
+    .orderBy('m.id', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map(toMessage);
+}
+
 export async function findMessage(db: Database, messageId: number): Promise<Message | undefined> {
   const row = await messagesQuery(db).where('m.id', '=', messageId).executeTakeFirst();
   return row && toMessage(row);
