@@ -14,6 +14,8 @@ import { discussionRoutes, discussionStreamRoutes } from './discussion/routes.ts
 import { homeRoutes, personalStreamRoutes } from './home/routes.ts';
 import type { Live } from './live/live.ts';
 import { htmxDistDir, staticDir } from './paths.ts';
+import { peopleRoutes } from './people/routes.ts';
+import { searchRoutes } from './search/routes.ts';
 import { invitationRoutes } from './tablos/invitation-routes.ts';
 import { tabloRoutes } from './tablos/routes.ts';
 import { csrfProtection } from './web/csrf.ts';
@@ -85,6 +87,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(tabloRoutes(db, deps.live));
   app.use(invitationRoutes(db, deps.live));
   app.use(discussionRoutes(discussion));
+  app.use(searchRoutes(db));
+  app.use(peopleRoutes(db));
 
   app.use(pageNotFound);
   app.use(handleErrors(logger));

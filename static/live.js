@@ -5,11 +5,13 @@
   const source = document.getElementById('personal-stream') ?? document.getElementById('discussion-stream');
   if (!source) return;
   const tabloId = Number(document.querySelector('[data-tablo-id]')?.dataset.tabloId) || undefined;
-  let baseTitle = document.title.replace(/^\(\d+\) /, '');
+  let baseTitle = document.title.replace(/^\((?:@\d+ · )?\d+\) /, '');
   const present = (id) => document.getElementById(id);
 
-  const showUnread = (count) => {
-    document.title = count > 0 ? `(${count}) ${baseTitle}` : baseTitle;
+  // "(@2 · 5) Tablo": mentions of me first, when there are any, then everything unread.
+  const showUnread = (count, mentions = 0) => {
+    const prefix = mentions > 0 ? `(@${mentions} · ${count}) ` : count > 0 ? `(${count}) ` : '';
+    document.title = `${prefix}${baseTitle}`;
   };
 
   // Bursts of events make one refresh of each kind. A refresh that fails (the server is down or
@@ -35,8 +37,10 @@
   };
 
   async function refreshTitle() {
-    const count = await reread('/unread');
-    if (count !== undefined) showUnread(Number(count) || 0);
+    const response = await fetch('/unread', { headers: { 'HX-Request': 'true', Accept: 'application/json' } });
+    if (!response.ok) return;
+    const { unread, mentions } = await response.json();
+    showUnread(Number(unread) || 0, Number(mentions) || 0);
   }
   // Read with fetch rather than htmx.ajax: htmx would swap an error answer (a 503) into the page.
   async function refreshHome() {
@@ -46,7 +50,7 @@
     if (!fresh || !current) return;
     current.replaceWith(fresh);
     htmx.process(fresh);
-    showUnread(Number(fresh.dataset.unreadTotal) || 0);
+    showUnread(Number(fresh.dataset.unreadTotal) || 0, Number(fresh.dataset.mentionTotal) || 0);
   }
   // The member list, re-read. A 404 means this person is no longer a member (removed, or the
   // tablo deleted): the page has nothing left to show them.
@@ -68,7 +72,24 @@
     htmx.process(fresh);
     if (focused) field?.focus();
   }
+  // /people and a profile: the part that changes, re-read whole (counts, shared tablos, latest messages).
+  async function refreshPart(id) {
+    const html = await reread(location.pathname);
+    const fresh = html === undefined ? undefined : parse(html).getElementById(id);
+    const current = present(id);
+    if (!fresh || !current) return;
+    current.replaceWith(fresh);
+    htmx.process(fresh);
+  }
+  const refreshPeople = () => refreshPart('people-section');
+  const refreshProfile = () => refreshPart('profile');
+  const refreshPeopleViews = () => {
+    if (present('people-section')) soon(refreshPeople);
+    if (present('profile')) soon(refreshProfile);
+  };
+
   const refreshAll = () => {
+    refreshPeopleViews();
     if (present('tablo-home')) soon(refreshHome);
     else soon(refreshTitle);
     if (present('member-section')) soon(refreshMembers);
@@ -83,8 +104,11 @@
   };
 
   source.addEventListener('activity', () => (present('tablo-home') ? soon(refreshHome) : soon(refreshTitle)));
+  source.addEventListener('activity', refreshPeopleViews);
+  source.addEventListener('tablo', refreshPeopleViews);
   source.addEventListener('online', () => present('tablo-home') && soon(refreshHome));
   source.addEventListener('members', (e) => {
+    refreshPeopleViews();
     if (present('tablo-home')) soon(refreshHome);
     if (about(e).tablo === tabloId && present('member-section')) soon(refreshMembers);
   });

@@ -16,6 +16,12 @@
   const dateAndTime = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
   const decorate = (message) => {
     if (message.dataset.authorId === me) message.classList.add('mine');
+    // A mention of this reader (by handle, or @all by someone else) stands out, for them only.
+    for (const mention of message.querySelectorAll('.mention[data-user-id]')) {
+      const mine = mention.dataset.userId === me || (mention.dataset.userId === 'all' && message.dataset.authorId !== me);
+      mention.classList.toggle('mention-me', Boolean(me) && mine);
+      if (Boolean(me) && mine) message.classList.add('mentions-me');
+    }
     const time = message.querySelector('time[datetime]');
     if (!time) return;
     const when = new Date(time.dateTime);

@@ -53,6 +53,15 @@ export interface MessagesTable {
   deleted_at: Date | null;
   /** The message (of the same tablo) this one replies to. */
   reply_to: number | null;
+  /** Its current text mentions `@all`. */
+  mentions_all: Generated<boolean>;
+}
+
+/** The members a message's current text mentions by handle (the handle as typed, lower-cased). */
+export interface MentionsTable {
+  message_id: number;
+  user_id: number;
+  handle: string;
 }
 
 export type EventKind = 'created' | 'edited' | 'deleted' | 'reacted' | 'quoted';
@@ -105,6 +114,7 @@ export interface Tables {
   messages: MessagesTable;
   tablo_events: TabloEventsTable;
   reactions: ReactionsTable;
+  mentions: MentionsTable;
   presence: PresenceTable;
   invitations: InvitationsTable;
   join_links: JoinLinksTable;

@@ -1,5 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Database } from '../db/database.ts';
+import type { Mentions } from './mentions.ts';
 
 /** The events a change took in its tablo's log: each changed message and its new seq, in seq order. */
 export type Logged = { id: number; seq: number }[];
@@ -7,19 +8,29 @@ export type Logged = { id: number; seq: number }[];
 export type ChangeOutcome = Logged | 'not-found' | 'forbidden';
 
 /**
- * Edits a message's body (its author only). Its replies quote it, so they change too: each
- * changed message takes the next seq of the log and a new version.
+ * Edits a message's body (its author only), and who it mentions with it. Its replies quote it,
+ * so they change too: each changed message takes the next seq of the log and a new version.
  */
 export function storeEdit(
   db: Database,
-  input: { tabloId: number; messageId: number; userId: number; body: string },
+  input: { tabloId: number; messageId: number; userId: number; body: string; mentions: Mentions },
   announce?: RawBuilder<unknown>,
 ): Promise<ChangeOutcome> {
+  const { mentions, messageId } = input;
+  const userIds = mentions.mentions.map((m) => m.userId);
   return changeWithReplies(db, input, {
     kind: 'edited',
     allowed: (authorId) => authorId === input.userId,
-    set: { body: sql`${input.body}::text`, edited_at: sql`now()`, deleted_at: sql`m.deleted_at` },
-    alsoDo: sql``,
+    set: { body: sql`${input.body}::text`, edited_at: sql`now()`, deleted_at: sql`m.deleted_at`, mentions_all: sql`${mentions.all}::boolean` },
+    // The mentions the new text no longer makes go; the new ones come (no row is both).
+    alsoDo: sql`, unmentioned AS (
+        DELETE FROM mentions WHERE message_id = ${messageId} AND NOT (user_id = ANY(${userIds}::int[]))
+      ), mentioned AS (
+        INSERT INTO mentions (message_id, user_id, handle)
+        SELECT ${messageId}, mention.user_id, mention.handle
+        FROM unnest(${userIds}::int[], ${mentions.mentions.map((m) => m.handle)}::text[]) AS mention (user_id, handle)
+        ON CONFLICT (message_id, user_id) DO UPDATE SET handle = excluded.handle
+      )`,
     announce,
   });
 }
@@ -36,8 +47,9 @@ export function storeDeletion(
   return changeWithReplies(db, input, {
     kind: 'deleted',
     allowed: (authorId) => authorId === input.userId || input.ownerId === input.userId,
-    set: { body: sql`''`, edited_at: sql`m.edited_at`, deleted_at: sql`now()` },
-    alsoDo: sql`, unreacted AS (DELETE FROM reactions WHERE message_id = ${input.messageId})`,
+    set: { body: sql`''`, edited_at: sql`m.edited_at`, deleted_at: sql`now()`, mentions_all: sql`false` },
+    alsoDo: sql`, unreacted AS (DELETE FROM reactions WHERE message_id = ${input.messageId}),
+      unmentioned AS (DELETE FROM mentions WHERE message_id = ${input.messageId})`,
     announce,
   });
 }
@@ -56,7 +68,7 @@ async function changeWithReplies(
     kind: 'edited' | 'deleted';
     allowed: (authorId: number) => boolean;
     /** The target's new columns (its replies keep theirs). */
-    set: Record<'body' | 'edited_at' | 'deleted_at', RawBuilder<unknown>>;
+    set: Record<'body' | 'edited_at' | 'deleted_at' | 'mentions_all', RawBuilder<unknown>>;
     alsoDo: RawBuilder<unknown>;
     announce: RawBuilder<unknown> | undefined;
   },
@@ -88,7 +100,8 @@ async function changeWithReplies(
           version = m.version + 1,
           body = CASE WHEN m.id = ${messageId} THEN ${change.set.body} ELSE m.body END,
           edited_at = CASE WHEN m.id = ${messageId} THEN ${change.set.edited_at} ELSE m.edited_at END,
-          deleted_at = CASE WHEN m.id = ${messageId} THEN ${change.set.deleted_at} ELSE m.deleted_at END
+          deleted_at = CASE WHEN m.id = ${messageId} THEN ${change.set.deleted_at} ELSE m.deleted_at END,
+          mentions_all = CASE WHEN m.id = ${messageId} THEN ${change.set.mentions_all} ELSE m.mentions_all END
         FROM affected, numbered
         WHERE m.id = affected.id
         RETURNING m.id, m.tablo_id, (numbered.before + affected.n)::int AS seq

@@ -3,6 +3,7 @@ import type { Live } from '../live/live.ts';
 import { changeFrame, type LiveEvent } from '../live/sse.ts';
 import { type ChangeOutcome, type Logged, storeDeletion, storeEdit, storeReactionToggle } from './changes.ts';
 import { renderMessage } from './fragment.ts';
+import { findMentions } from './mentions.ts';
 import { eventsAfter, findMessage, findMessages, type Message, storeMessage } from './messages.ts';
 
 // The domain verbs of a discussion. Each stores its change (numbered in the tablo's log,
@@ -17,7 +18,8 @@ export async function postMessage(
   live: Live,
   input: { tabloId: number; authorId: number; body: string; clientToken: string | undefined; replyTo?: number },
 ): Promise<{ message: Message; html: string; created: boolean }> {
-  const stored = await storeMessage(db, input, live.announceInserted);
+  const mentions = await findMentions(db, input.tabloId, input.body);
+  const stored = await storeMessage(db, { ...input, mentions }, live.announceInserted);
   // A reply quotes its original as it is once the reply is committed: read it afresh.
   const message = stored.created && input.replyTo ? ((await findMessage(db, stored.message.id)) ?? stored.message) : stored.message;
   const html = renderMessage(message);
@@ -41,7 +43,8 @@ export async function editMessage(
   live: Live,
   input: { tabloId: number; messageId: number; userId: number; body: string },
 ): Promise<Changed | 'not-found' | 'forbidden'> {
-  return announce(db, live, input.messageId, await storeEdit(db, input, live.announceInserted));
+  const mentions = await findMentions(db, input.tabloId, input.body);
+  return announce(db, live, input.messageId, await storeEdit(db, { ...input, mentions }, live.announceInserted));
 }
 
 /** The author or the tablo's owner deletes a message; the replies quoting it change with it. */

@@ -1,11 +1,13 @@
 import { renderPartial } from '../web/views.ts';
 import { bodyToHtml, isEmojiOnly } from './markdown.ts';
+import { mentionEnvOf } from './mentions.ts';
 import type { Message } from './messages.ts';
 
 /**
  * The message fragment: the one piece of HTML that the page, the POST answer and every stream
- * subscriber show. It depends only on the message, never on who views it ("mine" styling and
- * local time are done in the browser), so it is rendered once and the same bytes go everywhere.
+ * subscriber show. It depends only on the message, never on who views it ("mine" styling, local
+ * time and "mentions me" are done in the browser), so it is rendered once and the same bytes go
+ * everywhere. The author's name links to their profile (which itself decides who may see it).
  */
 export function renderMessage(message: Message, options: { highlighted?: boolean } = {}): string {
   const deleted = message.deletedAt !== null;
@@ -23,7 +25,9 @@ export function renderMessage(message: Message, options: { highlighted?: boolean
       ? {}
       : {
           authorName: message.authorName,
-          bodyHtml: bodyToHtml(message.body),
+          profile: `/people/${message.authorId}`,
+          // Mentions as stored with the message's text: the same bytes for every reader, at any time.
+          bodyHtml: bodyToHtml(message.body, mentionEnvOf(message)),
           emojiOnly: isEmojiOnly(message.body),
           editedAt: message.editedAt?.toISOString(),
           reply: message.replyTo && {

@@ -1,4 +1,5 @@
 import MarkdownIt from 'markdown-it';
+import { type MentionEnv, mentions } from './mention-rule.ts';
 
 /**
  * Message bodies as Markdown (CommonMark through markdown-it), made for a chat:
@@ -11,10 +12,12 @@ import MarkdownIt from 'markdown-it';
  *   (`#general`, `# of people`), and so is a setext underline; tables are off (too wide for a
  *   phone); images are off, so `![alt](url)` shows as "!" and a link to the image.
  * Every link opens in a new tab with rel="noopener noreferrer nofollow".
+ * `@handle` is a mention when the env says whose handle it is (see mention-rule.ts).
  * The parser is made once: rendering is on the post path.
  */
 const markdown = new MarkdownIt('default', { html: false, linkify: true, breaks: true, typographer: false })
-  .disable(['heading', 'lheading', 'table', 'image', 'html_block', 'html_inline']);
+  .disable(['heading', 'lheading', 'table', 'image', 'html_block', 'html_inline'])
+  .use(mentions);
 
 const ALLOWED_LINK = /^(?:https?:|mailto:)/i;
 markdown.validateLink = (url) => ALLOWED_LINK.test(url);
@@ -38,14 +41,23 @@ markdown.renderer.rules.fence = (tokens, index, options, env, self) => {
   return renderFence(tokens, index, options, env, self);
 };
 
-/** Text in, safe HTML out. A body that is one paragraph comes without its `<p>`. */
-export function bodyToHtml(body: string): string {
-  const tokens = markdown.parse(body, {});
+/**
+ * Text in, safe HTML out. A body that is one paragraph comes without its `<p>`. `mentions` says
+ * which `@handle`s are mentions (none without it).
+ */
+export function bodyToHtml(body: string, mentions: MentionEnv = {}): string {
+  const env: MentionEnv = { ...mentions };
+  const tokens = markdown.parse(body, env);
   const [open, inline, close] = tokens;
   if (tokens.length === 3 && open?.type === 'paragraph_open' && close?.type === 'paragraph_close' && inline) {
-    return markdown.renderer.renderInline(inline.children ?? [], markdown.options, {});
+    return markdown.renderer.renderInline(inline.children ?? [], markdown.options, env);
   }
-  return markdown.renderer.render(tokens, markdown.options, {}).trimEnd();
+  return markdown.renderer.render(tokens, markdown.options, env).trimEnd();
+}
+
+/** Reads a body as it would render, for what `env` collects (mentions made, handles looked up). */
+export function readBody(body: string, env: MentionEnv): void {
+  markdown.parse(body, env);
 }
 
 const graphemes = new Intl.Segmenter('en', { granularity: 'grapheme' });

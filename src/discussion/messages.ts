@@ -1,5 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Database } from '../db/database.ts';
+import type { Mentions } from './mentions.ts';
 
 /** The people who reacted to a message with one emoji, in the order they did. */
 export type Reaction = { emoji: string; userIds: number[]; names: string[] };
@@ -22,6 +23,10 @@ export type Message = {
   deletedAt: Date | null;
   replyTo: Quoted | undefined;
   reactions: Reaction[];
+  /** The members it mentions by handle (as typed, lower-cased), as its current text says. */
+  mentions: { userId: number; handle: string }[];
+  /** Whether it mentions everyone (`@all`). */
+  mentionsAll: boolean;
 };
 
 export const PAGE_SIZE = 50;
@@ -41,7 +46,7 @@ const QUOTED_CHARACTERS = 200;
  */
 export async function storeMessage(
   db: Database,
-  input: { tabloId: number; authorId: number; body: string; clientToken: string | undefined; replyTo?: number },
+  input: { tabloId: number; authorId: number; body: string; clientToken: string | undefined; replyTo?: number; mentions: Mentions },
   announce?: RawBuilder<unknown>,
 ): Promise<{ message: Message; created: boolean }> {
   // A retry is usually a retry: answer it without touching the tablo row.
@@ -56,9 +61,14 @@ export async function storeMessage(
         WHERE id = ${input.tabloId}
         RETURNING id, last_seq
       ), inserted AS (
-        INSERT INTO messages (tablo_id, seq, author_id, body, client_token, reply_to)
-        SELECT id, last_seq, ${input.authorId}, ${input.body}, ${input.clientToken ?? null}, ${input.replyTo ?? null} FROM numbered
+        INSERT INTO messages (tablo_id, seq, author_id, body, client_token, reply_to, mentions_all)
+        SELECT id, last_seq, ${input.authorId}, ${input.body}, ${input.clientToken ?? null}, ${input.replyTo ?? null}, ${input.mentions.all} FROM numbered
         RETURNING id, tablo_id, seq, created_at
+      ), mentioned AS (
+        INSERT INTO mentions (message_id, user_id, handle)
+        SELECT inserted.id, mention.user_id, mention.handle
+        FROM inserted, unnest(${input.mentions.mentions.map((m) => m.userId)}::int[], ${input.mentions.mentions.map((m) => m.handle)}::text[])
+          AS mention (user_id, handle)
       ), logged AS (
         INSERT INTO tablo_events (tablo_id, seq, message_id, kind)
         SELECT tablo_id, seq, id, 'created' FROM inserted
@@ -80,6 +90,8 @@ export async function storeMessage(
       deletedAt: null,
       replyTo: undefined,
       reactions: [],
+      mentions: input.mentions.mentions,
+      mentionsAll: input.mentions.all,
     };
     return { message, created: true };
   } catch (error) {
@@ -150,6 +162,19 @@ export async function latestMessagesIn(db: Database, tabloIds: number[], limit: 
   return rows.map(toMessage);
 }
 
+/** One person's newest messages in these tablos (deleted ones left out), newest first. */
+export async function latestMessagesBy(db: Database, authorId: number, tabloIds: number[], limit: number): Promise<Message[]> {
+  if (tabloIds.length === 0) return [];
+  const rows = await messagesQuery(db)
+    .where('m.author_id', '=', authorId)
+    .where('m.tablo_id', 'in', tabloIds)
+    .where('m.deleted_at', 'is', null)
+    .orderBy('m.id', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map(toMessage);
+}
+
 export async function findMessage(db: Database, messageId: number): Promise<Message | undefined> {
   const row = await messagesQuery(db).where('m.id', '=', messageId).executeTakeFirst();
   return row && toMessage(row);
@@ -187,6 +212,10 @@ function messagesQuery(db: Database) {
       'qu.name as quoted_author',
       sql<string | null>`left(q.body, ${QUOTED_CHARACTERS})`.as('quoted_excerpt'),
       'q.deleted_at as quoted_deleted_at',
+      'm.mentions_all',
+      sql<{ userId: number; handle: string }[]>`(
+        SELECT coalesce(json_agg(json_build_object('userId', mn.user_id, 'handle', mn.handle) ORDER BY mn.user_id), '[]'::json)
+        FROM mentions mn WHERE mn.message_id = m.id)`.as('mentions'),
       sql<Reaction[]>`(
         SELECT coalesce(json_agg(json_build_object('emoji', g.emoji, 'userIds', g.user_ids, 'names', g.names)
                                  ORDER BY g.first_at, g.emoji), '[]'::json)
@@ -217,6 +246,8 @@ type MessageRow = {
   quoted_excerpt: string | null;
   quoted_deleted_at: Date | null;
   reactions: Reaction[];
+  mentions_all: boolean;
+  mentions: { userId: number; handle: string }[];
 };
 
 function toMessage(row: MessageRow): Message {
@@ -241,5 +272,7 @@ function toMessage(row: MessageRow): Message {
             deleted: row.quoted_deleted_at !== null,
           },
     reactions: row.reactions,
+    mentions: row.mentions,
+    mentionsAll: row.mentions_all,
   };
 }

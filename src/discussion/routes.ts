@@ -4,7 +4,7 @@ import { requireSignIn, signedInUser } from '../accounts/current-user.ts';
 import type { Database } from '../db/database.ts';
 import { type Live, streamOwner } from '../live/live.ts';
 import { requireTabloAccess, tabloAccess } from '../tablos/policy.ts';
-import { unreadTotal } from '../tablos/tablos.ts';
+import { titleCounts } from '../tablos/tablos.ts';
 import { HttpError, notFound, wantsFragment } from '../web/errors.ts';
 import { parseId } from '../web/ids.ts';
 import type { PostingLimit } from '../web/limits.ts';
@@ -249,7 +249,7 @@ async function discussionPage(
     draft: composer.draft ?? '',
     // Who is here, counting this reader, whose stream is about to open.
     presence: await live.renderPresence(access.tablo.id, userId),
-    unreadTotal: await unreadTotal(db, userId),
+    ...(await titleCounts(db, userId)),
   });
 }
 
@@ -292,7 +292,7 @@ async function olderMessagesPage(db: Database, req: Request, res: Response, befo
     history: true,
     messages: messages.map((m) => renderMessage(m)),
     oldestSeq: oldestShown(messages),
-    unreadTotal: await unreadTotal(db, signedInUser(res).id),
+    ...(await titleCounts(db, signedInUser(res).id)),
   });
 }
 

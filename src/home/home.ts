@@ -26,6 +26,7 @@ export async function homeView(db: Database, live: Live, userId: number) {
     invitations,
     tablos,
     unreadTotal: tablos.reduce((n, t) => n + t.unread, 0),
+    mentionTotal: tablos.reduce((n, t) => n + t.mentions, 0),
     latest: latest.map((m) => ({ tabloId: m.tabloId, tabloTitle: titles.get(m.tabloId) ?? '', html: renderMessage(m) })),
     figures: { tablos: tablos.length, messagesToday: today, online },
   };

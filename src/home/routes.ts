@@ -2,7 +2,7 @@ import { type RequestHandler, Router } from 'express';
 import { requireSignIn, signedInUser } from '../accounts/current-user.ts';
 import type { Database } from '../db/database.ts';
 import { type Live, streamOwner } from '../live/live.ts';
-import { createTablo, tabloTitle, unreadTotal } from '../tablos/tablos.ts';
+import { createTablo, tabloTitle, titleCounts, unreadTotal } from '../tablos/tablos.ts';
 import { wantsFragment } from '../web/errors.ts';
 import { renderPage, renderPartial } from '../web/views.ts';
 import { homeView } from './home.ts';
@@ -34,9 +34,16 @@ export function homeRoutes(db: Database, live: Live): Router {
     res.redirect(303, `/tablos/${id}/discussion`);
   });
 
-  // The number in the browser tab's title.
-  router.get('/unread', requireSignIn('fragment'), async (_req, res) => {
-    res.type('text/plain').send(String(await unreadTotal(db, signedInUser(res).id)));
+  // The numbers in the browser tab's title: the unread total as text, or with the mentions as JSON.
+  router.get('/unread', requireSignIn('fragment'), async (req, res) => {
+    res.vary('Accept');
+    const userId = signedInUser(res).id;
+    if (req.accepts(['text/plain', 'application/json']) === 'application/json') {
+      const { unreadTotal, mentionTotal } = await titleCounts(db, userId);
+      res.json({ unread: unreadTotal, mentions: mentionTotal });
+    } else {
+      res.type('text/plain').send(String(await unreadTotal(db, userId)));
+    }
   });
 
   return router;

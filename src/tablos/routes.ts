@@ -8,7 +8,7 @@ import { renderPage, renderPartial } from '../web/views.ts';
 import { mayManage, requireOwner, requireTabloAccess, tabloAccess } from './policy.ts';
 import { cancelInvitation, inviteByEmail, pendingInvitations } from './invitations.ts';
 import { joinPath, joinTokenOf, makeJoinLink, revokeJoinLink } from './join-links.ts';
-import { deleteTablo, leaveTablo, listMembers, removeMember, renameTablo, tabloTitle, unreadTotal } from './tablos.ts';
+import { deleteTablo, leaveTablo, listMembers, removeMember, renameTablo, tabloTitle, titleCounts } from './tablos.ts';
 
 /** A tablo's own page, its members, invitations and join link, and the owner's management of it. */
 export function tabloRoutes(db: Database, live: Live): Router {
@@ -20,6 +20,13 @@ export function tabloRoutes(db: Database, live: Live): Router {
 
   router.get('/tablos/:tabloId/members', requireSignIn('fragment'), member, async (req, res) => {
     res.send(await membersFragment(req, res));
+  });
+
+  // Who can be mentioned here, for the composer's @-autocomplete: the members' handles and names.
+  router.get('/tablos/:tabloId/handles', requireSignIn('fragment'), member, async (_req, res) => {
+    const members = await listMembers(db, tabloAccess(res).tablo.id);
+    res.set('Cache-Control', 'no-store');
+    res.json({ members: members.map((m) => ({ id: m.id, handle: m.handle, name: m.name })) });
   });
 
   // Adding by email invites: the answer is the same whether or not an account has that email.
@@ -112,7 +119,7 @@ export function tabloRoutes(db: Database, live: Live): Router {
     return renderPage(req, res, 'tablo', {
       pageTitle: tablo.title,
       ...(await memberSection(req, res)),
-      unreadTotal: await unreadTotal(db, signedInUser(res).id),
+      ...(await titleCounts(db, signedInUser(res).id)),
       form,
     });
   }

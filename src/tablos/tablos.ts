@@ -19,6 +19,8 @@ export type TabloSummary = {
   title: string;
   role: MemberRole;
   unread: number;
+  /** Unread messages by others that mention this person (by handle or `@all`). */
+  mentions: number;
   lastActivityAt: Date;
   latest: { authorName: string; snippet: string } | undefined;
 };
@@ -111,6 +113,17 @@ export async function listTablosOf(db: Database, userId: number): Promise<TabloS
         .where('msg.deleted_at', 'is', null)
         .as('unread'),
     )
+    .select((eb) =>
+      eb
+        .selectFrom('messages as msg')
+        .select(eb.fn.countAll<number>().as('n'))
+        .whereRef('msg.tablo_id', '=', 't.id')
+        .whereRef('msg.seq', '>', 'm.last_read_seq')
+        .where('msg.author_id', '!=', userId)
+        .where('msg.deleted_at', 'is', null)
+        .where(mentioning(userId))
+        .as('mentions'),
+    )
     .where('m.user_id', '=', userId)
     .orderBy('t.last_activity_at', 'desc')
     .orderBy('t.id', 'desc')
@@ -120,6 +133,7 @@ export async function listTablosOf(db: Database, userId: number): Promise<TabloS
     title: r.title,
     role: r.role,
     unread: Number(r.unread ?? 0),
+    mentions: Number(r.mentions ?? 0),
     lastActivityAt: r.last_activity_at,
     latest: r.author_name && r.snippet !== null ? { authorName: r.author_name, snippet: r.snippet } : undefined,
   }));
@@ -138,6 +152,29 @@ export async function unreadTotal(db: Database, userId: number): Promise<number>
     .where('msg.deleted_at', 'is', null)
     .executeTakeFirst();
   return Number(row?.n ?? 0);
+}
+
+/**
+ * What the browser tab's title counts across a person's tablos: unread messages, and those of
+ * them that mention the person.
+ */
+export async function titleCounts(db: Database, userId: number): Promise<{ unreadTotal: number; mentionTotal: number }> {
+  const row = await db
+    .selectFrom('tablo_members as m')
+    .innerJoin('messages as msg', (join) =>
+      join.onRef('msg.tablo_id', '=', 'm.tablo_id').onRef('msg.seq', '>', 'm.last_read_seq'),
+    )
+    .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.countAll<number>().filterWhere(mentioning(userId)).as('mentions')])
+    .where('m.user_id', '=', userId)
+    .where('msg.author_id', '!=', userId)
+    .where('msg.deleted_at', 'is', null)
+    .executeTakeFirst();
+  return { unreadTotal: Number(row?.n ?? 0), mentionTotal: Number(row?.mentions ?? 0) };
+}
+
+/** A message (as `msg`) mentions this person: by their handle, or everyone. */
+function mentioning(userId: number) {
+  return sql<boolean>`(msg.mentions_all OR EXISTS (SELECT 1 FROM mentions mn WHERE mn.message_id = msg.id AND mn.user_id = ${userId}))`;
 }
 
 export async function listMembers(db: Database, tabloId: number) {
