@@ -28,7 +28,9 @@ export const isShownInline = (type: string): boolean => SHOWN_INLINE.has(type);
 
 /** A file name as shown and offered for download: no folders, no control characters, 1–255 characters. */
 export function cleanFileName(raw: string | undefined, type: string): string {
-  const base = (raw ?? '').split(/[\\/]/).pop() ?? '';
+  // Browsers send a name's `"`, CR and LF as %22, %0D, %0A in a multipart header.
+  const decoded = (raw ?? '').replace(/%22/gi, '"').replace(/%0D|%0A/gi, ' ');
+  const base = decoded.split(/[\\/]/).pop() ?? '';
   const cleaned = base.replace(/[\u0000-\u001f\u007f]/g, '').trim();
   const characters = [...cleaned];
   if (characters.length === 0) return type.startsWith('image/') ? `image.${type.slice(6).replace('jpeg', 'jpg')}` : 'file';

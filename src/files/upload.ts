@@ -86,13 +86,16 @@ export function receiveUpload(
       current = stream;
       stream.once('limit', () => fail(tooLarge));
       const arriving = store.receive(stream).then(
-        (received) => {
-          if (outcome && !outcome.ok) return store.discard(received);
-          files.push({ received, name: info.filename });
-        },
-        () => {}, // cut off: the store removed what it had, and the reason is already known
+        (received) => ({ received, name: info.filename }),
+        () => undefined, // cut off: the store removed what it had, and the reason is already known
       );
-      receiving = receiving.then(() => arriving);
+      // In the order they came, whichever is written to the end first.
+      receiving = receiving.then(async () => {
+        const file = await arriving;
+        if (!file) return;
+        if (outcome && !outcome.ok) await store.discard(file.received).catch(() => {});
+        else files.push(file);
+      });
     });
     for (const event of ['filesLimit', 'fieldsLimit', 'partsLimit'] as const) {
       parser.on(event, () => fail({ ok: false, status: 413, reason: `At most ${MAX_FILES_PER_POST} files at once.` }));
