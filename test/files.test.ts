@@ -5,9 +5,12 @@ import { existsSync, mkdtempSync, readdirSync, statSync, utimesSync, writeFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import S3rver from 's3rver';
 import sharp from 'sharp';
 import { createDatabase, createPool } from '../src/db/database.ts';
 import { projectRoot } from '../src/paths.ts';
+import { createLogger } from '../src/web/logging.ts';
 import { type TestApp, startTestApp } from './support/app.ts';
 import { Client, createTablo, type Person, registerPerson } from './support/client.ts';
 import { addMember, articlesIn, eventually } from './support/discussion.ts';
@@ -331,5 +334,175 @@ describe('the posting limit counts each file', () => {
     assert.equal(two.status, 201, two.html);
     assert.equal(articlesIn(two.html).length, 2);
     assert.equal((await postFiles(ada, tablo, three.slice(2), { htmx: true })).status, 429);
+  });
+});
+
+describe('files in an S3-compatible store (s3rver)', () => {
+  const S3_PORT = 55489;
+  let s3: S3rver;
+  let app: TestApp;
+  let client: S3Client;
+  before(async () => {
+    s3 = new S3rver({
+      port: S3_PORT,
+      address: '127.0.0.1',
+      silent: true,
+      directory: mkdtempSync(path.join(os.tmpdir(), 'tablo-s3-')),
+      configureBuckets: [{ name: 'tablo-files' }],
+    });
+    await s3.run();
+    const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+    app = await startTestApp({
+      env: {
+        S3_BUCKET: 'tablo-files',
+        S3_ENDPOINT: `http://127.0.0.1:${S3_PORT}`,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      },
+    });
+    client = new S3Client({ endpoint: `http://127.0.0.1:${S3_PORT}`, region: 'us-east-1', forcePathStyle: true, credentials });
+  });
+  after(async () => {
+    await app?.close();
+    client?.destroy();
+    await s3?.close();
+  });
+
+  const keys = async () =>
+    ((await client.send(new ListObjectsV2Command({ Bucket: 'tablo-files' }))).Contents ?? []).map((o) => o.Key ?? '').sort();
+
+  it('uploads, serves whole and in ranges, and deletes through the bucket', async () => {
+    const ada = await registerPerson(app.url, 'Ada');
+    const bob = await registerPerson(app.url, 'Bob');
+    const tablo = await createTablo(ada, 'Bucket');
+    await addMember(app.db, tablo, bob.id);
+    await ada.client.get(`/tablos/${tablo}/discussion`);
+    // Larger than one multipart part (5 MB): the upload streams in parts.
+    const big = Buffer.concat([await pngOf(300, 200, '#246'), Buffer.alloc(6 * MB, 1)]);
+    const response = await postFiles(ada, tablo, [{ name: 'big.png', bytes: big }]);
+    assert.equal(response.status, 201, response.html);
+    const { file, thumbnail } = fileUrls(response.html);
+    const stored = await keys();
+    assert.ok(stored.includes(`files/${sha256(big)}`), `stored under its sha256: ${stored.join(', ')}`);
+    assert.deepEqual(stored.filter((k) => k.startsWith('tmp/')), [], 'nothing left in tmp/');
+
+    const whole = await bob.client.request(file!);
+    assert.equal(whole.status, 200);
+    assert.equal(whole.headers.get('content-type'), 'image/png');
+    assert.equal(sha256(new Uint8Array(await whole.arrayBuffer())), sha256(big));
+    const part = await bob.client.request(file!, { headers: { Range: 'bytes=1000-1999' } });
+    assert.equal(part.status, 206);
+    assert.equal(part.headers.get('content-range'), `bytes 1000-1999/${big.length}`);
+    assert.deepEqual(new Uint8Array(await part.arrayBuffer()), new Uint8Array(big.subarray(1000, 2000)));
+    const thumb = await bob.client.request(thumbnail!);
+    assert.equal(thumb.status, 200);
+    assert.equal((await sharp(Buffer.from(await thumb.arrayBuffer())).metadata()).width, 300);
+
+    const messageId = articlesIn(response.html)[0]!.id;
+    assert.equal((await ada.client.post(`/tablos/${tablo}/discussion/messages/${messageId}/delete`)).status, 303);
+    assert.equal((await bob.client.request(file!)).status, 404);
+    assert.deepEqual(await keys(), [], 'the file and its thumbnail are gone from the bucket');
+  });
+});
+
+describe('a crash mid-upload', () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let child: ChildProcess | undefined;
+  after(async () => {
+    child?.kill('SIGKILL');
+    await database?.drop();
+  });
+
+  /** `src/main.ts` in its own process, as a person runs it. */
+  async function startMain(dataDir: string, port: number): Promise<{ child: ChildProcess; url: string }> {
+    const started = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: projectRoot,
+      env: { ...process.env, DATABASE_URL: database.url, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    started.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    started.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    await eventually(async () => /Tablo is ready/.test(output) || started.exitCode !== null, 60_000, 'Tablo to start');
+    assert.match(output, /Tablo is ready/, output);
+    return { child: started, url: `http://127.0.0.1:${port}` };
+  }
+
+  it('leaves no half file and no message without its file; the sweep removes what is left, once old', async () => {
+    database = await createTestDatabase();
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tablo-crash-'));
+    const filesDir = path.join(dataDir, 'files');
+    let running = await startMain(dataDir, 55480);
+    child = running.child;
+    const ada = await registerPerson(running.url, 'Ada');
+    const tablo = await createTablo(ada, 'Crash');
+    await ada.client.get(`/tablos/${tablo}/discussion`);
+    // One file posted before the crash; its bytes made old: named by a row, they stay.
+    const kept = await pngOf(16, 16, '#abc');
+    assert.equal((await postFiles(ada, tablo, [{ name: 'kept.png', bytes: kept }])).status, 201);
+    const keptPath = path.join(filesDir, sha256(kept).slice(0, 2), sha256(kept));
+    const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60_000);
+    utimesSync(keptPath, twoHoursAgo, twoHoursAgo);
+
+    // An upload is cut by SIGKILL half-way.
+    const upload = rawUpload(running.url, `/tablos/${tablo}/discussion/messages`, {
+      Cookie: ada.client.cookieHeader(),
+      'X-CSRF-Token': ada.client.csrfToken ?? '',
+      'HX-Request': 'true',
+    }, { declaredLength: 10 * MB, maxBytes: 3 * MB });
+    upload.answer.catch(() => {});
+    await eventually(async () => temporaryFiles(filesDir).some((f) => statSync(path.join(filesDir, 'tmp', f)).size > MB), 10_000, 'half the upload on disk');
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child!.once('exit', resolve));
+    upload.stop();
+    const rowsAfterCrash = async () => {
+      const pool = createPool(database.url, createLogger('silent'));
+      const db = createDatabase(pool);
+      try {
+        return await db.selectFrom('attachments').select(['sha256', 'thumbnail_sha256']).execute();
+      } finally {
+        await db.destroy();
+      }
+    };
+    const half = temporaryFiles(filesDir);
+    assert.equal(half.length, 1, 'the half file is a temporary one');
+    assert.deepEqual(settledFiles(filesDir).sort(), [sha256(kept), (await rowsAfterCrash())[0]!.thumbnail_sha256!].sort(), 'no half file under an address');
+    assert.equal((await rowsAfterCrash()).length, 1, 'no message for the cut upload');
+
+    // Left over, as a crash between settling and committing would leave them: one old, one new.
+    const orphan = (label: string, when: Date) => {
+      const bytes = Buffer.from(`orphan ${label}`);
+      const dir = path.join(filesDir, sha256(bytes).slice(0, 2));
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, sha256(bytes)), bytes);
+      utimesSync(path.join(dir, sha256(bytes)), when, when);
+      return sha256(bytes);
+    };
+    const oldOrphan = orphan('old', twoHoursAgo);
+    const newOrphan = orphan('new', new Date());
+    // An hour later, the half upload is old too.
+    utimesSync(path.join(filesDir, 'tmp', half[0]!), twoHoursAgo, twoHoursAgo);
+
+    running = await startMain(dataDir, 55480);
+    child = running.child;
+    await eventually(
+      async () => temporaryFiles(filesDir).length === 0 && !settledFiles(filesDir).includes(oldOrphan),
+      15_000,
+      'the sweep at start to remove the old temporary file and the old orphan',
+    );
+    const rows = await rowsAfterCrash();
+    const named = new Set(rows.flatMap((r) => [r.sha256, r.thumbnail_sha256 ?? '']));
+    const settled = settledFiles(filesDir);
+    for (const sha of named) if (sha) assert.ok(settled.includes(sha), `row's file ${sha} is on disk`);
+    assert.deepEqual(settled.filter((sha) => !named.has(sha)), [newOrphan], 'only the young orphan waits (it may still be settling)');
+    // The posted file still serves after the restart.
+    const page = await ada.client.get(`/tablos/${tablo}/discussion`);
+    assert.equal(page.status, 200);
+    const url = fileUrls(page.html).file!;
+    assert.equal((await ada.client.request(url)).status, 200);
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child!.once('exit', resolve));
+    child = undefined;
   });
 });
