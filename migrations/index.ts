@@ -7,6 +7,7 @@ import * as limits from './005_limits.ts';
 import * as invitations from './006_invitations.ts';
 import * as events from './007_events.ts';
 import * as mentionsSearch from './010_mentions_search.ts';
+import * as files from './011_files.ts';
 
 /** Every migration, by name; names sort in the order they are applied. */
 export const migrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '006_invitations': invitations,
   '007_events': events,
   '010_mentions_search': mentionsSearch,
+  '011_files': files,
 };

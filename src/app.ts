@@ -11,6 +11,8 @@ import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import type { ReadTracker } from './discussion/read-state.ts';
 import { discussionRoutes, discussionStreamRoutes } from './discussion/routes.ts';
+import { fileRoutes } from './files/routes.ts';
+import type { FileStore } from './files/store.ts';
 import { homeRoutes, personalStreamRoutes } from './home/routes.ts';
 import type { Live } from './live/live.ts';
 import { htmxDistDir, staticDir } from './paths.ts';
@@ -26,7 +28,8 @@ import { type Metrics, metricsRoute } from './web/metrics.ts';
 import { securityHeaders } from './web/security.ts';
 
 export type AppDeps = {
-  config: Pick<Config, 'trustProxy' | 'metricsToken' | 'production' | 'postRateLimit'>;
+  config: Pick<Config, 'trustProxy' | 'metricsToken' | 'production' | 'postRateLimit' | 'maxUploadBytes'>;
+  fileStore: FileStore;
   db: Database;
   logger: Logger;
   metrics: Metrics;
@@ -36,6 +39,8 @@ export type AppDeps = {
   live: Live;
   readTracker: ReadTracker;
 };
+
+const POST_MESSAGE_PATH = /^\/tablos\/[^/]+\/discussion\/messages$/;
 
 export function createApp(deps: AppDeps): express.Express {
   const { config, db, logger, metrics } = deps;
@@ -49,7 +54,13 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
   app.use(securityHeaders);
-  const discussion = { db, live: deps.live, readTracker: deps.readTracker, posting: postingLimit(db, config.postRateLimit) };
+  const discussion = {
+    db,
+    live: deps.live,
+    readTracker: deps.readTracker,
+    posting: postingLimit(db, config.postRateLimit),
+    files: { store: deps.fileStore, maxFileBytes: config.maxUploadBytes },
+  };
   const signedInStream = streamSignIn(db, deps.sessionStore, deps.sessionSecret);
   app.use(discussionStreamRoutes(discussion, signedInStream));
   app.use(personalStreamRoutes(deps.live, signedInStream));
@@ -70,7 +81,8 @@ export function createApp(deps: AppDeps): express.Express {
   // Over 64 KiB: 413 before anything else looks at the request.
   app.use(express.urlencoded({ extended: false, limit: '64kb' }));
   app.use(sessionMiddleware(deps.sessionStore, deps.sessionSecret));
-  app.use(csrfProtection(deps.sessionSecret));
+  // The composer's POST streams its multipart body (files) itself: see receiveUpload.
+  app.use(csrfProtection(deps.sessionSecret, (req) => POST_MESSAGE_PATH.test(req.path)));
   app.use(loadCurrentUser(db));
 
   app.get('/', (_req, res) => {
@@ -89,6 +101,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(discussionRoutes(discussion));
   app.use(searchRoutes(db));
   app.use(peopleRoutes(db));
+  app.use(fileRoutes(db, deps.fileStore));
 
   app.use(pageNotFound);
   app.use(handleErrors(logger));

@@ -23,6 +23,12 @@ const environment = z.object({
   MIN_BODY_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(1024),
   BODY_RATE_WINDOW_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
+  MAX_UPLOAD_MB: z.coerce.number().positive().max(10_240, 'MAX_UPLOAD_MB: at most 10240').default(25),
+  S3_BUCKET: z.string().min(1).optional(),
+  S3_ENDPOINT: z.string().url().optional(),
+  AWS_REGION: z.string().min(1).optional(),
+  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
 });
@@ -50,7 +56,23 @@ export type Config = {
   webConcurrency: number;
   logLevel: z.infer<typeof environment>['LOG_LEVEL'];
   production: boolean;
+  /** The largest file accepted, in bytes (`MAX_UPLOAD_MB`). */
+  maxUploadBytes: number;
+  /** Where attached files are kept: `DATA_DIR/files`, or an S3-compatible bucket. */
+  files: FileStorageConfig;
 };
+
+export type FileStorageConfig =
+  | { kind: 'local'; directory: string }
+  | {
+      kind: 's3';
+      bucket: string;
+      /** An S3-compatible server (MinIO, s3rver…): addressed path-style. Unset: AWS itself. */
+      endpoint: string | undefined;
+      region: string;
+      /** Unset: the AWS SDK's own chain (environment, profile, instance role). */
+      credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+    };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = environment.safeParse(env);
@@ -81,6 +103,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webConcurrency: webConcurrency(e.WEB_CONCURRENCY, e.REALTIME_BUS),
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
+    maxUploadBytes: Math.floor(e.MAX_UPLOAD_MB * 1024 * 1024),
+    files: e.S3_BUCKET
+      ? {
+          kind: 's3',
+          bucket: e.S3_BUCKET,
+          endpoint: e.S3_ENDPOINT,
+          region: e.AWS_REGION ?? 'us-east-1',
+          credentials:
+            e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
+              ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY }
+              : undefined,
+        }
+      : { kind: 'local', directory: path.join(path.resolve(e.DATA_DIR), 'files') },
   };
 }
 

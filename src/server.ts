@@ -9,6 +9,8 @@ import { migrateToLatest } from './db/migrate.ts';
 import { ReadTracker } from './discussion/read-state.ts';
 import { Live } from './live/live.ts';
 import { liveRules } from './live-rules.ts';
+import { openFileStore } from './files/file-store.ts';
+import { sweepPeriodically } from './files/files.ts';
 import { purgeLimitsPeriodically } from './web/limits.ts';
 import { createMetrics } from './web/metrics.ts';
 import { guardAgainstSlowClients, headerCheckInterval } from './web/timeouts.ts';
@@ -51,8 +53,10 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     (moved) => live.readAdvanced(moved),
     (error) => logger.warn({ err: error }, 'saving read positions failed'),
   );
+  const fileStore = openFileStore(config.files);
   const app = createApp({
     config,
+    fileStore,
     db,
     logger,
     metrics,
@@ -63,6 +67,7 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     readTracker,
   });
   const stopPurgingLimits = purgeLimitsPeriodically(db, (error) => logger.warn({ err: error }, 'purging rate limits failed'));
+  const stopSweepingFiles = sweepPeriodically(db, fileStore, (error) => logger.warn({ reason: String(error) }, 'sweeping orphaned files failed'));
   const server = createServer({ connectionsCheckingInterval: headerCheckInterval(config.http.headersMs) }, app);
   guardAgainstSlowClients(server, config.http);
   await new Promise<void>((resolve, reject) => {
@@ -84,6 +89,7 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
       await closed;
       clearTimeout(forced);
       stopPurgingLimits();
+      stopSweepingFiles();
       await live.stop();
       await readTracker.stop();
       sessionStore.close();

@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,18 +12,10 @@ import pg from 'pg';
 import { projectRoot } from '../src/paths.ts';
 import { createTablo, registerPerson } from './support/client.ts';
 import { createTestDatabase } from './support/database.ts';
+import { freePort } from './support/ports.ts';
 import { openStream, type SseStream } from './support/sse.ts';
 
 const COMPILED_MAIN = path.join(projectRoot, 'dist', 'src', 'main.js');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 type Run = { child: ChildProcess; output: () => string; exited: Promise<number | null> };
 

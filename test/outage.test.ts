@@ -19,11 +19,12 @@ import { type TestApp, startTestApp } from './support/app.ts';
 const OUTAGE_LOGGED = /ECONNREFUSED|terminating connection due to administrator command|Connection terminated|timeout exceeded when trying to connect|the database system is (shutting down|starting up)/;
 import { createTablo, type Person, registerPerson } from './support/client.ts';
 import { addMember, postMessage, postOk } from './support/discussion.ts';
+import { freePort } from './support/ports.ts';
 import { openStream, type SseStream } from './support/sse.ts';
 
-const PORT = 55430;
-/** A port in this test's range where nothing listens. */
-const CLOSED_PORT = 55438;
+const PORT = await freePort();
+/** A port where nothing listens. */
+const CLOSED_PORT = await freePort();
 
 /** The throwaway PostgreSQL: its data folder (reachable by the `postgres` user when run as root). */
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tablo-outage-'));

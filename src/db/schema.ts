@@ -81,6 +81,25 @@ export interface ReactionsTable {
   created_at: CreatedAt;
 }
 
+/** A file attached to a message: its bytes are in the file store under `sha256`. */
+export interface AttachmentsTable {
+  id: Generated<number>;
+  message_id: number;
+  sha256: string;
+  /** The name it was uploaded with (shown and offered for download; never trusted for its type). */
+  name: string;
+  /** Sniffed from the bytes; `application/octet-stream` when unknown. */
+  type: string;
+  size: ColumnType<string, number, never>;
+  width: number | null;
+  height: number | null;
+  thumbnail_sha256: string | null;
+  thumbnail_width: number | null;
+  thumbnail_height: number | null;
+  thumbnail_size: number | null;
+  created_at: CreatedAt;
+}
+
 export interface PresenceTable {
   instance_id: string;
   tablo_id: number;
@@ -115,6 +134,7 @@ export interface Tables {
   tablo_events: TabloEventsTable;
   reactions: ReactionsTable;
   mentions: MentionsTable;
+  attachments: AttachmentsTable;
   presence: PresenceTable;
   invitations: InvitationsTable;
   join_links: JoinLinksTable;

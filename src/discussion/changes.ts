@@ -36,8 +36,8 @@ export function storeEdit(
 }
 
 /**
- * Deletes a message (its author, or the tablo's owner): its row and place stay, its body and
- * reactions go. Its replies quote it, so they change too.
+ * Deletes a message (its author, or the tablo's owner): its row and place stay, its body,
+ * reactions and attachments go. Its replies quote it, so they change too.
  */
 export function storeDeletion(
   db: Database,
@@ -48,8 +48,10 @@ export function storeDeletion(
     kind: 'deleted',
     allowed: (authorId) => authorId === input.userId || input.ownerId === input.userId,
     set: { body: sql`''`, edited_at: sql`m.edited_at`, deleted_at: sql`now()`, mentions_all: sql`false` },
+    // Its files go too: their URLs answer 404 from this commit on.
     alsoDo: sql`, unreacted AS (DELETE FROM reactions WHERE message_id = ${input.messageId}),
-      unmentioned AS (DELETE FROM mentions WHERE message_id = ${input.messageId})`,
+      unmentioned AS (DELETE FROM mentions WHERE message_id = ${input.messageId}),
+      detached AS (DELETE FROM attachments WHERE message_id = ${input.messageId})`,
     announce,
   });
 }

@@ -4,7 +4,7 @@ import { changeFrame, type LiveEvent } from '../live/sse.ts';
 import { type ChangeOutcome, type Logged, storeDeletion, storeEdit, storeReactionToggle } from './changes.ts';
 import { renderMessage } from './fragment.ts';
 import { findMentions } from './mentions.ts';
-import { eventsAfter, findMessage, findMessages, type Message, storeMessage } from './messages.ts';
+import { eventsAfter, findMessage, findMessages, type Message, type NewAttachment, storeMessage } from './messages.ts';
 
 // The domain verbs of a discussion. Each stores its change (numbered in the tablo's log,
 // committed), then announces it: persist, then publish — a change reaches streams only once its
@@ -12,14 +12,26 @@ import { eventsAfter, findMessage, findMessages, type Message, storeMessage } fr
 
 export type Changed = { message: Message; html: string };
 
-/** A tablo's discussion receives a message. */
+export type Posted = { message: Message; html: string; created: boolean };
+
+/**
+ * A tablo's discussion receives a message. With a file attached, `settle` (which puts the file's
+ * bytes in place) runs in the message's transaction, just before the one statement that numbers
+ * and stores the message and its attachment row: the row is committed only with its bytes in place.
+ */
 export async function postMessage(
   db: Database,
   live: Live,
   input: { tabloId: number; authorId: number; body: string; clientToken: string | undefined; replyTo?: number },
-): Promise<{ message: Message; html: string; created: boolean }> {
+  file?: { attachment: NewAttachment; settle: (trx: Database) => Promise<void> },
+): Promise<Posted> {
   const mentions = await findMentions(db, input.tabloId, input.body);
-  const stored = await storeMessage(db, { ...input, mentions }, live.announceInserted);
+  const stored = file
+    ? await db.transaction().execute(async (trx) => {
+        await file.settle(trx);
+        return storeMessage(trx, { ...input, mentions }, live.announceInserted, file.attachment);
+      })
+    : await storeMessage(db, { ...input, mentions }, live.announceInserted);
   // A reply quotes its original as it is once the reply is committed: read it afresh.
   const message = stored.created && input.replyTo ? ((await findMessage(db, stored.message.id)) ?? stored.message) : stored.message;
   const html = renderMessage(message);
@@ -47,13 +59,30 @@ export async function editMessage(
   return announce(db, live, input.messageId, await storeEdit(db, { ...input, mentions }, live.announceInserted));
 }
 
-/** The author or the tablo's owner deletes a message; the replies quoting it change with it. */
+/** What becomes of a deleted message's files' bytes: removed unless another message has the same. */
+export type FileBytes = { discardUnreferenced: (sha256s: string[]) => Promise<void> };
+
+/**
+ * The author or the tablo's owner deletes a message; the replies quoting it change with it. Its
+ * files answer 404 from the commit on; their bytes go afterwards (bytes that stay by accident are
+ * orphans, swept later).
+ */
 export async function deleteMessage(
   db: Database,
   live: Live,
   input: { tabloId: number; messageId: number; userId: number; ownerId: number },
+  files?: FileBytes,
 ): Promise<Changed | 'not-found' | 'forbidden'> {
-  return announce(db, live, input.messageId, await storeDeletion(db, input, live.announceInserted));
+  const attached = await db
+    .selectFrom('attachments')
+    .select(['sha256', 'thumbnail_sha256'])
+    .where('message_id', '=', input.messageId)
+    .execute();
+  const outcome = await announce(db, live, input.messageId, await storeDeletion(db, input, live.announceInserted));
+  if (typeof outcome !== 'string' && attached.length && files) {
+    await files.discardUnreferenced(attached.flatMap((a) => [a.sha256, ...(a.thumbnail_sha256 ? [a.thumbnail_sha256] : [])]));
+  }
+  return outcome;
 }
 
 /** A member adds their reaction with this emoji, or takes it back. */

@@ -1,7 +1,9 @@
 import { renderPartial } from '../web/views.ts';
 import { bodyToHtml, isEmojiOnly } from './markdown.ts';
+import { fileUrl, thumbnailUrl } from '../files/files.ts';
+import { isPlayedVideo, shownSize } from '../files/types.ts';
 import { mentionEnvOf } from './mentions.ts';
-import type { Message } from './messages.ts';
+import type { Attachment, Message } from './messages.ts';
 
 /**
  * The message fragment: the one piece of HTML that the page, the POST answer and every stream
@@ -36,6 +38,7 @@ export function renderMessage(message: Message, options: { highlighted?: boolean
             authorName: message.replyTo.authorName,
             excerpt: excerptOf(message.replyTo.excerpt),
           },
+          attachments: message.attachments.map(shownAttachment),
           reactions: message.reactions.map((r) => ({
             emoji: r.emoji,
             count: r.userIds.length,
@@ -45,6 +48,23 @@ export function renderMessage(message: Message, options: { highlighted?: boolean
         }),
   });
   return html.trimEnd(); // the template file's final newline
+}
+
+/** What the fragment shows of a file: a thumbnail to open, a video to play, or a download. */
+function shownAttachment(attachment: Attachment) {
+  const url = fileUrl(attachment);
+  const kind = attachment.thumbnail ? 'image' : isPlayedVideo(attachment.type) ? 'video' : 'file';
+  return {
+    kind,
+    url,
+    name: attachment.name,
+    type: attachment.type,
+    size: shownSize(attachment.size),
+    thumbnailUrl: thumbnailUrl(attachment),
+    thumbnail: attachment.thumbnail,
+    width: attachment.width,
+    height: attachment.height,
+  };
 }
 
 const EXCERPT_CHARACTERS = 80;

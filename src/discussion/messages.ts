@@ -5,6 +5,29 @@ import type { Mentions } from './mentions.ts';
 /** The people who reacted to a message with one emoji, in the order they did. */
 export type Reaction = { emoji: string; userIds: number[]; names: string[] };
 
+/** A file attached to a message (its bytes are in the file store, see src/files/). */
+export type Attachment = {
+  id: number;
+  name: string;
+  /** Sniffed from the bytes. */
+  type: string;
+  size: number;
+  width: number | null;
+  height: number | null;
+  thumbnail: { width: number; height: number } | null;
+};
+
+/** What storeMessage records of a file whose bytes are already settled under their sha256. */
+export type NewAttachment = {
+  sha256: string;
+  name: string;
+  type: string;
+  size: number;
+  width: number | null;
+  height: number | null;
+  thumbnail: { sha256: string; width: number; height: number; size: number } | null;
+};
+
 /** The message a reply quotes, as it is now. */
 export type Quoted = { id: number; authorName: string; excerpt: string; deleted: boolean };
 
@@ -27,6 +50,8 @@ export type Message = {
   mentions: { userId: number; handle: string }[];
   /** Whether it mentions everyone (`@all`). */
   mentionsAll: boolean;
+  /** At most one: each file is a message of its own. None once deleted. */
+  attachments: Attachment[];
 };
 
 export const PAGE_SIZE = 50;
@@ -42,12 +67,14 @@ const QUOTED_CHARACTERS = 200;
  * client_token seen before (same author, same tablo) makes the insert fail on the unique index,
  * which undoes the numbering too; the message stored the first time is answered instead.
  * `announce` (the live engine's, with several instances) is a CTE that tells the others on
- * commit, in commit order.
+ * commit, in commit order. An attachment's row is inserted by the same statement (its bytes must
+ * be settled before; see attachFiles in src/files/files.ts).
  */
 export async function storeMessage(
   db: Database,
   input: { tabloId: number; authorId: number; body: string; clientToken: string | undefined; replyTo?: number; mentions: Mentions },
   announce?: RawBuilder<unknown>,
+  attachment?: NewAttachment,
 ): Promise<{ message: Message; created: boolean }> {
   // A retry is usually a retry: answer it without touching the tablo row.
   const earlier = input.clientToken ? await findByClientToken(db, input) : undefined;
@@ -55,7 +82,7 @@ export async function storeMessage(
   const notify = announce ?? sql``;
   const counted = announce ? sql`, (SELECT count(*) FROM notified) AS notices` : sql``;
   try {
-    const { rows } = await sql<{ id: number; seq: number; created_at: Date; name: string }>`
+    const { rows } = await sql<{ id: number; seq: number; created_at: Date; name: string; attachment_id?: number }>`
       WITH numbered AS (
         UPDATE tablos SET last_seq = last_seq + 1, last_activity_at = now()
         WHERE id = ${input.tabloId}
@@ -72,8 +99,8 @@ export async function storeMessage(
       ), logged AS (
         INSERT INTO tablo_events (tablo_id, seq, message_id, kind)
         SELECT tablo_id, seq, id, 'created' FROM inserted
-      )${notify}
-      SELECT inserted.id, inserted.seq, inserted.created_at, u.name${counted}
+      )${attachment ? attachedCte(attachment) : sql``}${notify}
+      SELECT inserted.id, inserted.seq, inserted.created_at, u.name${attachment ? sql`, (SELECT id FROM attached) AS attachment_id` : sql``}${counted}
       FROM inserted JOIN users u ON u.id = ${input.authorId}`.execute(db);
     const row = rows[0];
     if (!row) throw new Error(`tablo ${input.tabloId} does not exist`);
@@ -92,6 +119,7 @@ export async function storeMessage(
       reactions: [],
       mentions: input.mentions.mentions,
       mentionsAll: input.mentions.all,
+      attachments: attachment && row.attachment_id ? [shownAttachment(row.attachment_id, attachment)] : [],
     };
     return { message, created: true };
   } catch (error) {
@@ -100,6 +128,21 @@ export async function storeMessage(
     if (twin) return { message: twin, created: false };
     throw error;
   }
+}
+
+function attachedCte(a: NewAttachment): RawBuilder<unknown> {
+  return sql`, attached AS (
+        INSERT INTO attachments (message_id, sha256, name, type, size, width, height, thumbnail_sha256, thumbnail_width, thumbnail_height, thumbnail_size)
+        SELECT id, ${a.sha256}, ${a.name}, ${a.type}, ${a.size}, ${a.width}, ${a.height},
+               ${a.thumbnail?.sha256 ?? null}, ${a.thumbnail?.width ?? null}, ${a.thumbnail?.height ?? null}, ${a.thumbnail?.size ?? null}
+        FROM inserted
+        RETURNING id
+      )`;
+}
+
+function shownAttachment(id: number, a: NewAttachment): Attachment {
+  const thumbnail = a.thumbnail && { width: a.thumbnail.width, height: a.thumbnail.height };
+  return { id, name: a.name, type: a.type, size: a.size, width: a.width, height: a.height, thumbnail };
 }
 
 async function findByClientToken(
@@ -227,6 +270,14 @@ function messagesQuery(db: Database) {
           WHERE r.message_id = m.id AND m.deleted_at IS NULL
           GROUP BY r.emoji
         ) g)`.as('reactions'),
+      sql<Attachment[]>`(
+        SELECT coalesce(json_agg(json_build_object(
+                 'id', a.id, 'name', a.name, 'type', a.type, 'size', a.size, 'width', a.width, 'height', a.height,
+                 'thumbnail', CASE WHEN a.thumbnail_sha256 IS NULL THEN NULL
+                                   ELSE json_build_object('width', a.thumbnail_width, 'height', a.thumbnail_height) END)
+               ORDER BY a.id), '[]'::json)
+        FROM attachments a
+        WHERE a.message_id = m.id AND m.deleted_at IS NULL)`.as('attachments'),
     ]);
 }
 
@@ -248,6 +299,7 @@ type MessageRow = {
   reactions: Reaction[];
   mentions_all: boolean;
   mentions: { userId: number; handle: string }[];
+  attachments: Attachment[];
 };
 
 function toMessage(row: MessageRow): Message {
@@ -274,5 +326,6 @@ function toMessage(row: MessageRow): Message {
     reactions: row.reactions,
     mentions: row.mentions,
     mentionsAll: row.mentions_all,
+    attachments: row.attachments,
   };
 }

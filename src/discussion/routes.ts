@@ -11,14 +11,24 @@ import type { PostingLimit } from '../web/limits.ts';
 import { renderPage, renderPartial } from '../web/views.ts';
 import { type Changed, deleteMessage, editMessage, framedEventsAfter, isMessageOf, postMessage, toggleReaction } from './discussion.ts';
 import { renderMessage } from './fragment.ts';
+import { attachFiles, discardUnreferenced, type IncomingFile } from '../files/files.ts';
+import type { FileStore } from '../files/store.ts';
+import { receiveUpload } from '../files/upload.ts';
 import { findMessage, MAX_BODY_CHARACTERS, MAX_CLIENT_TOKEN_LENGTH, type Message, messagesBefore, messagesFrom, PAGE_SIZE } from './messages.ts';
 import { lastReadSeq, markRead, type ReadTracker } from './read-state.ts';
 
-export type DiscussionDeps = { db: Database; live: Live; readTracker: ReadTracker; posting: PostingLimit };
+export type DiscussionDeps = {
+  db: Database;
+  live: Live;
+  readTracker: ReadTracker;
+  posting: PostingLimit;
+  files: { store: FileStore; maxFileBytes: number };
+};
 
-export function discussionRoutes({ db, live, posting }: DiscussionDeps): Router {
+export function discussionRoutes({ db, live, posting, files }: DiscussionDeps): Router {
   const router = Router();
   const member = requireTabloAccess(db);
+  const fileBytes = { discardUnreferenced: (sha256s: string[]) => discardUnreferenced(db, files.store, sha256s) };
 
   router.get('/tablos/:tabloId/discussion', requireSignIn(), member, async (req, res) => {
     // `?before={seq}`: older messages as a page of their own, the "load older" link without JavaScript.
@@ -28,20 +38,41 @@ export function discussionRoutes({ db, live, posting }: DiscussionDeps): Router 
       return;
     }
     const at = req.query.at === undefined ? undefined : parseSeq(req.query.at) || undefined;
-    res.send(await discussionPage(db, live, req, res, {}, at));
+    res.send(await discussionPage(db, live, req, res, { maxFileBytes: files.maxFileBytes }, at));
   });
 
+  // A message, or files (multipart, each file a message of its own: see attachFiles).
   router.post('/tablos/:tabloId/discussion/messages', requireSignIn(), member, async (req, res) => {
     const access = tabloAccess(res);
-    const draft = readDraft(req.body);
     // Not sent: the reason under the composer (htmx), or the page again with the draft kept.
     const refuse = async (status: number, error: string, kept: string) => {
       res.status(status);
       if (wantsFragment(req)) res.send(renderPartial('composer-error', { error }));
-      else res.send(await discussionPage(db, live, req, res, { error, draft: kept }));
+      else res.send(await discussionPage(db, live, req, res, { error, draft: kept, maxFileBytes: files.maxFileBytes }));
     };
-    if ('error' in draft) return refuse(422, draft.error, draft.raw);
+    let form = req.body as Record<string, unknown> | undefined;
+    let incoming: IncomingFile[] = [];
+    if (req.is('multipart/form-data')) {
+      const upload = await receiveUpload(req, files.store, { maxFileBytes: files.maxFileBytes, checkCsrfField: req.checkCsrfField });
+      if (!upload.ok) {
+        // What was not read of it is not read: the connection closes after the answer.
+        res.set('Connection', 'close');
+        if (upload.status === 403) throw new HttpError(403, 'This form has expired', 'Reload the page and try again.');
+        return refuse(upload.status, upload.reason, '');
+      }
+      form = upload.fields;
+      incoming = upload.files;
+    }
+    const draft = readDraft(form, { captionOnly: incoming.length > 0 });
     const authorId = signedInUser(res).id;
+    if (incoming.length) {
+      try {
+        return await postFiles(req, res, access.tablo.id, authorId, draft, incoming, refuse);
+      } finally {
+        for (const file of incoming) await files.store.discard(file.received).catch(() => {});
+      }
+    }
+    if ('error' in draft) return refuse(422, draft.error, draft.raw);
     const allowance = await posting.take(authorId);
     if (!allowance.ok) {
       const wait = allowance.retryAfterSeconds;
@@ -63,6 +94,41 @@ export function discussionRoutes({ db, live, posting }: DiscussionDeps): Router 
     if (wantsFragment(req)) res.status(201).type('html').send(html);
     else res.redirect(303, `/tablos/${access.tablo.id}/discussion#message-${message.id}`);
   });
+
+  /** Files posted from the composer: one message each, the caption with the first. */
+  async function postFiles(
+    req: Request,
+    res: Response,
+    tabloId: number,
+    authorId: number,
+    draft: Draft,
+    incoming: IncomingFile[],
+    refuse: (status: number, error: string, kept: string) => Promise<void>,
+  ): Promise<void> {
+    if ('error' in draft) return refuse(422, draft.error, draft.raw);
+    // Each file counts against the posting limit; all of them go, or none.
+    let taken = 0;
+    for (; taken < incoming.length; taken++) {
+      const allowance = await posting.take(authorId);
+      if (allowance.ok) continue;
+      for (let i = 0; i < taken; i++) await posting.refund(authorId);
+      const wait = allowance.retryAfterSeconds;
+      res.set('Retry-After', String(wait));
+      return refuse(429, `You are posting too fast. Wait ${wait} second${wait === 1 ? '' : 's'}, then send it again.`, draft.body);
+    }
+    if (draft.replyTo !== undefined && !(await isMessageOf(db, tabloId, draft.replyTo))) {
+      for (let i = 0; i < taken; i++) await posting.refund(authorId);
+      return refuse(422, 'The message you are replying to is not in this discussion.', draft.body);
+    }
+    const posted = await attachFiles(
+      { db, live, store: files.store },
+      { tabloId, authorId, caption: draft.body, clientToken: draft.clientToken, replyTo: draft.replyTo, files: incoming.splice(0) },
+    );
+    for (const one of posted) if (!one.created) await posting.refund(authorId);
+    const last = posted.at(-1)!.message;
+    if (wantsFragment(req)) res.status(201).type('html').send(posted.map((p) => p.html).join('\n'));
+    else res.redirect(303, `/tablos/${tabloId}/discussion#message-${last.id}`);
+  }
 
   router.get('/tablos/:tabloId/discussion/messages', requireSignIn('fragment'), member, async (req, res) => {
     const access = tabloAccess(res);
@@ -109,7 +175,7 @@ export function discussionRoutes({ db, live, posting }: DiscussionDeps): Router 
       messageId: messageIdOf(req),
       userId: signedInUser(res).id,
       ownerId: access.tablo.ownerId,
-    });
+    }, fileBytes);
     answerChange(req, res, deleted, () => `/tablos/${access.tablo.id}/discussion`);
   });
 
@@ -220,7 +286,7 @@ async function discussionPage(
   live: Live,
   req: Request,
   res: Response,
-  composer: { error?: string; draft?: string },
+  composer: { error?: string; draft?: string; maxFileBytes: number },
   at?: number,
 ): Promise<string> {
   const access = tabloAccess(res);
@@ -245,6 +311,7 @@ async function discussionPage(
     skipLink: COMPOSER_SKIP_LINK,
     streamUrl: `/tablos/${access.tablo.id}/discussion/stream?after=${newestSeq}`,
     clientToken: randomUUID(),
+    maxUploadMb: Math.round((composer.maxFileBytes / (1024 * 1024)) * 10) / 10,
     error: composer.error,
     draft: composer.draft ?? '',
     // Who is here, counting this reader, whose stream is about to open.
@@ -304,8 +371,10 @@ function oldestShown(messages: { seq: number }[]): number {
 
 type Draft = { body: string; clientToken: string | undefined; replyTo: number | undefined } | { error: string; raw: string };
 
-function readDraft(form: Record<string, unknown> | undefined): Draft {
-  const read = readBody(form?.body);
+/** The composer's fields; with files, the body is their caption and may be empty. */
+function readDraft(form: Record<string, unknown> | undefined, options: { captionOnly: boolean } = { captionOnly: false }): Draft {
+  const empty = typeof form?.body !== 'string' || form.body.trim() === '';
+  const read = options.captionOnly && empty ? { body: '', raw: '' } : readBody(form?.body);
   if ('error' in read) return read;
   const token = form?.client_token;
   if (token !== undefined && (typeof token !== 'string' || token.length > MAX_CLIENT_TOKEN_LENGTH)) {

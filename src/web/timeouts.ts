@@ -43,6 +43,8 @@ function watchBodyRate(req: IncomingMessage, { minBodyBytesPerSecond, bodyRateWi
     // Unread data waiting in the request means the app is not reading: the slowness is ours.
     if (received < needed && req.readableLength === 0) socket.destroy();
   }, bodyRateWindowMs);
+  // A request left unread (an upload refused mid-way) may never end: the check must not keep the process up.
+  check.unref();
   const stop = () => clearInterval(check);
   req.once('end', stop);
   req.once('close', stop);
