@@ -13,6 +13,8 @@ import type { ReadTracker } from './discussion/read-state.ts';
 import { discussionRoutes, discussionStreamRoutes } from './discussion/routes.ts';
 import { homeRoutes, personalStreamRoutes } from './home/routes.ts';
 import type { Live } from './live/live.ts';
+import type { VapidKeys } from './notify/push.ts';
+import { installRoutes, notificationRoutes } from './notify/routes.ts';
 import { htmxDistDir, staticDir } from './paths.ts';
 import { invitationRoutes } from './tablos/invitation-routes.ts';
 import { tabloRoutes } from './tablos/routes.ts';
@@ -24,7 +26,7 @@ import { type Metrics, metricsRoute } from './web/metrics.ts';
 import { securityHeaders } from './web/security.ts';
 
 export type AppDeps = {
-  config: Pick<Config, 'trustProxy' | 'metricsToken' | 'production' | 'postRateLimit'>;
+  config: Pick<Config, 'trustProxy' | 'metricsToken' | 'production' | 'postRateLimit' | 'allowPrivateUrls'>;
   db: Database;
   logger: Logger;
   metrics: Metrics;
@@ -33,6 +35,7 @@ export type AppDeps = {
   lifecycle: Lifecycle;
   live: Live;
   readTracker: ReadTracker;
+  vapid: VapidKeys;
 };
 
 export function createApp(deps: AppDeps): express.Express {
@@ -64,6 +67,7 @@ export function createApp(deps: AppDeps): express.Express {
     });
   }
   app.use('/static', express.static(staticDir, { maxAge: config.production ? '1h' : 0 }));
+  app.use(installRoutes(config.production));
 
   // Over 64 KiB: 413 before anything else looks at the request.
   app.use(express.urlencoded({ extended: false, limit: '64kb' }));
@@ -85,6 +89,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(tabloRoutes(db, deps.live));
   app.use(invitationRoutes(db, deps.live));
   app.use(discussionRoutes(discussion));
+  app.use(notificationRoutes(db, { vapid: deps.vapid, allowPrivateUrls: config.allowPrivateUrls }));
 
   app.use(pageNotFound);
   app.use(handleErrors(logger));

@@ -21,6 +21,10 @@ const environment = z.object({
   HTTP_KEEPALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   MIN_BODY_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(1024),
   BODY_RATE_WINDOW_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{80,100}$/, 'VAPID_PUBLIC_KEY: a base64url P-256 public key').optional(),
+  VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{40,50}$/, 'VAPID_PRIVATE_KEY: a base64url P-256 private key').optional(),
+  VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)\S+$/, 'VAPID_SUBJECT: a mailto: or https: URL').optional(),
+  ALLOW_PRIVATE_URLS: z.enum(['true', 'false']).default('false'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
 });
@@ -44,6 +48,10 @@ export type Config = {
   keepAliveMs: number;
   /** Slow-loris limits for the HTTP server (see src/web/timeouts.ts). */
   http: HttpTimeouts;
+  /** Web Push keys from the environment; unset: generated once and kept in the database. */
+  vapid: { publicKey: string | undefined; privateKey: string | undefined; subject: string | undefined };
+  /** Whether webhooks and push endpoints may be on loopback and private addresses. */
+  allowPrivateUrls: boolean;
   logLevel: z.infer<typeof environment>['LOG_LEVEL'];
   production: boolean;
 };
@@ -55,6 +63,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`Invalid configuration: ${problems}`);
   }
   const e = parsed.data;
+  if (Boolean(e.VAPID_PUBLIC_KEY) !== Boolean(e.VAPID_PRIVATE_KEY)) {
+    throw new Error('Invalid configuration: set both VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY, or neither');
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -74,6 +85,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       minBodyBytesPerSecond: e.MIN_BODY_BYTES_PER_SECOND,
       bodyRateWindowMs: e.BODY_RATE_WINDOW_MS,
     },
+    vapid: { publicKey: e.VAPID_PUBLIC_KEY, privateKey: e.VAPID_PRIVATE_KEY, subject: e.VAPID_SUBJECT },
+    allowPrivateUrls: e.ALLOW_PRIVATE_URLS === 'true',
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
   };

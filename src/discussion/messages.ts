@@ -1,5 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Database } from '../db/database.ts';
+import { queuePushSql } from '../notify/queue.ts';
 
 /** The people who reacted to a message with one emoji, in the order they did. */
 export type Reaction = { emoji: string; userIds: number[]; names: string[] };
@@ -37,7 +38,8 @@ const QUOTED_CHARACTERS = 200;
  * client_token seen before (same author, same tablo) makes the insert fail on the unique index,
  * which undoes the numbering too; the message stored the first time is answered instead.
  * `announce` (the live engine's, with several instances) is a CTE that tells the others on
- * commit, in commit order.
+ * commit, in commit order. `queued` writes the message's outbox entry (Web Push) in the same
+ * statement, so the notification exists exactly when the message does.
  */
 export async function storeMessage(
   db: Database,
@@ -62,7 +64,7 @@ export async function storeMessage(
       ), logged AS (
         INSERT INTO tablo_events (tablo_id, seq, message_id, kind)
         SELECT tablo_id, seq, id, 'created' FROM inserted
-      )${notify}
+      )${queuePushSql(input.authorId)}${notify}
       SELECT inserted.id, inserted.seq, inserted.created_at, u.name${counted}
       FROM inserted JOIN users u ON u.id = ${input.authorId}`.execute(db);
     const row = rows[0];
