@@ -14,7 +14,7 @@ describe('mentionedIn', () => {
     assert.deepEqual(mentioned('@ada, can you look?'), [1]);
     assert.deepEqual(mentioned('(@bob_smith) and @ZOE-NUNEZ.'), [2, 3]);
     assert.deepEqual(mentioned('thanks @ada-'), [1]);
-    assert.deepEqual(mentioned('@ada!@zoe-nunez'), [1]);
+    assert.deepEqual(mentioned('@ada!@zoe-nunez'), [1, 3]);
   });
 
   it('ignores non-members, emails and a bare @', () => {
