@@ -69,7 +69,9 @@ window.tabloConnection = (() => {
       if (mine(e) && e.detail.connection.attempt > 0 && stream.dataset.reconnecting !== 'quiet') offline();
     });
     document.addEventListener('htmx:sse:error', (e) => {
-      if (mine(e)) failed(e.detail.status);
+      if (!mine(e)) return;
+      delete stream.dataset.reconnecting;
+      failed(e.detail.status);
     });
     document.addEventListener('htmx:sse:close', (e) => {
       if (mine(e)) offline();

@@ -28,11 +28,15 @@
     const subscription =
       (await registration.pushManager.getSubscription()) ??
       (await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key.trim()) }));
-    await fetch('/push/subscriptions', {
+    // Told once per person and endpoint, not on every page.
+    const told = `tablo.push:${me}`;
+    if (localStorage.getItem(told) === subscription.endpoint) return;
+    const response = await fetch('/push/subscriptions', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf() },
       body: JSON.stringify(subscription),
     });
+    if (response.ok) localStorage.setItem(told, subscription.endpoint);
   }
   // Already allowed: keep this browser's subscription known to the server (it may have changed,
   // or another person may be signed in now).
