@@ -6,6 +6,7 @@ import * as handles from './004_handles.ts';
 import * as limits from './005_limits.ts';
 import * as invitations from './006_invitations.ts';
 import * as events from './007_events.ts';
+import * as notifications from './009_notifications.ts';
 import * as mentionsSearch from './010_mentions_search.ts';
 import * as files from './011_files.ts';
 
@@ -18,6 +19,7 @@ export const migrations: Record<string, Migration> = {
   '005_limits': limits,
   '006_invitations': invitations,
   '007_events': events,
+  '009_notifications': notifications,
   '010_mentions_search': mentionsSearch,
   '011_files': files,
 };

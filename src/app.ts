@@ -15,6 +15,8 @@ import { fileRoutes } from './files/routes.ts';
 import type { FileStore } from './files/store.ts';
 import { homeRoutes, personalStreamRoutes } from './home/routes.ts';
 import type { Live } from './live/live.ts';
+import type { VapidKeys } from './notify/push.ts';
+import { installRoutes, notificationRoutes } from './notify/routes.ts';
 import { htmxDistDir, staticDir } from './paths.ts';
 import { peopleRoutes } from './people/routes.ts';
 import { searchRoutes } from './search/routes.ts';
@@ -28,7 +30,7 @@ import { type Metrics, metricsRoute } from './web/metrics.ts';
 import { securityHeaders } from './web/security.ts';
 
 export type AppDeps = {
-  config: Pick<Config, 'trustProxy' | 'metricsToken' | 'production' | 'postRateLimit' | 'maxUploadBytes'>;
+  config: Pick<Config, 'trustProxy' | 'metricsToken' | 'production' | 'postRateLimit' | 'maxUploadBytes' | 'allowPrivateUrls'>;
   fileStore: FileStore;
   db: Database;
   logger: Logger;
@@ -38,6 +40,7 @@ export type AppDeps = {
   lifecycle: Lifecycle;
   live: Live;
   readTracker: ReadTracker;
+  vapid: VapidKeys;
 };
 
 const POST_MESSAGE_PATH = /^\/tablos\/[^/]+\/discussion\/messages$/;
@@ -77,6 +80,7 @@ export function createApp(deps: AppDeps): express.Express {
     });
   }
   app.use('/static', express.static(staticDir, { maxAge: config.production ? '1h' : 0 }));
+  app.use(installRoutes(config.production));
 
   // Over 64 KiB: 413 before anything else looks at the request.
   app.use(express.urlencoded({ extended: false, limit: '64kb' }));
@@ -102,6 +106,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(searchRoutes(db));
   app.use(peopleRoutes(db));
   app.use(fileRoutes(db, deps.fileStore));
+  app.use(notificationRoutes(db, { vapid: deps.vapid, allowPrivateUrls: config.allowPrivateUrls }));
 
   app.use(pageNotFound);
   app.use(handleErrors(logger));

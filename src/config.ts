@@ -29,6 +29,10 @@ const environment = z.object({
   AWS_REGION: z.string().min(1).optional(),
   AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
   AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{80,100}$/, 'VAPID_PUBLIC_KEY: a base64url P-256 public key').optional(),
+  VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{40,50}$/, 'VAPID_PRIVATE_KEY: a base64url P-256 private key').optional(),
+  VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)\S+$/, 'VAPID_SUBJECT: a mailto: or https: URL').optional(),
+  ALLOW_PRIVATE_URLS: z.enum(['true', 'false']).default('false'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
 });
@@ -54,6 +58,10 @@ export type Config = {
   http: HttpTimeouts;
   /** Worker processes behind one port (node:cluster); more than 1 needs the Postgres bus. */
   webConcurrency: number;
+  /** Web Push keys from the environment; unset: generated once and kept in the database. */
+  vapid: { publicKey: string | undefined; privateKey: string | undefined; subject: string | undefined };
+  /** Whether webhooks and push endpoints may be on loopback and private addresses. */
+  allowPrivateUrls: boolean;
   logLevel: z.infer<typeof environment>['LOG_LEVEL'];
   production: boolean;
   /** The largest file accepted, in bytes (`MAX_UPLOAD_MB`). */
@@ -81,6 +89,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`Invalid configuration: ${problems}`);
   }
   const e = parsed.data;
+  if (Boolean(e.VAPID_PUBLIC_KEY) !== Boolean(e.VAPID_PRIVATE_KEY)) {
+    throw new Error('Invalid configuration: set both VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY, or neither');
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -101,6 +112,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       bodyRateWindowMs: e.BODY_RATE_WINDOW_MS,
     },
     webConcurrency: webConcurrency(e.WEB_CONCURRENCY, e.REALTIME_BUS),
+    vapid: { publicKey: e.VAPID_PUBLIC_KEY, privateKey: e.VAPID_PRIVATE_KEY, subject: e.VAPID_SUBJECT },
+    allowPrivateUrls: e.ALLOW_PRIVATE_URLS === 'true',
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
     maxUploadBytes: Math.floor(e.MAX_UPLOAD_MB * 1024 * 1024),

@@ -11,6 +11,9 @@ import { Live } from './live/live.ts';
 import { liveRules } from './live-rules.ts';
 import { openFileStore } from './files/file-store.ts';
 import { sweepPeriodically } from './files/files.ts';
+import { pushHandlers } from './notify/deliveries.ts';
+import { loadVapidKeys, type VapidKeys } from './notify/push.ts';
+import { OutboxWorker } from './outbox/outbox.ts';
 import { purgeLimitsPeriodically } from './web/limits.ts';
 import { createMetrics } from './web/metrics.ts';
 import { guardAgainstSlowClients, headerCheckInterval } from './web/timeouts.ts';
@@ -23,6 +26,8 @@ export type RunningTablo = {
   db: Database;
   live: Live;
   readTracker: ReadTracker;
+  outbox: OutboxWorker;
+  vapid: VapidKeys;
   /** Stops accepting, lets requests in flight finish, then closes the database pool. */
   stop: () => Promise<void>;
 };
@@ -54,6 +59,9 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     (error) => logger.warn({ err: error }, 'saving read positions failed'),
   );
   const fileStore = openFileStore(config.files);
+  const vapid = await loadVapidKeys(db, config.vapid);
+  // Every instance runs a worker: entries are claimed so that no two run the same attempt.
+  const outbox = new OutboxWorker({ db, logger, handlers: pushHandlers({ db, whoIsHere: (tabloId) => live.whoIsHere(tabloId), vapid }) });
   const app = createApp({
     config,
     fileStore,
@@ -65,6 +73,7 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     lifecycle,
     live,
     readTracker,
+    vapid,
   });
   const stopPurgingLimits = purgeLimitsPeriodically(db, (error) => logger.warn({ err: error }, 'purging rate limits failed'));
   const stopSweepingFiles = sweepPeriodically(db, fileStore, (error) => logger.warn({ reason: String(error) }, 'sweeping orphaned files failed'));
@@ -74,6 +83,7 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
   });
+  outbox.start();
   const { port } = server.address() as AddressInfo;
   const shownHost = ['0.0.0.0', '::', '127.0.0.1'].includes(config.host) ? 'localhost' : config.host;
 
@@ -81,6 +91,8 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
   const stop = () =>
     (stopping ??= (async () => {
       lifecycle.shuttingDown = true;
+      // Entries still running when it gives up waiting are run again once their lease runs out.
+      const outboxStopped = outbox.stop();
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeIdleConnections();
       // Streams never end by themselves: tell them to come back soon, then let them go.
@@ -90,11 +102,12 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
       clearTimeout(forced);
       stopPurgingLimits();
       stopSweepingFiles();
+      await outboxStopped;
       await live.stop();
       await readTracker.stop();
       sessionStore.close();
       await db.destroy();
     })());
 
-  return { url: `http://${shownHost}:${port}`, server, db, live, readTracker, stop };
+  return { url: `http://${shownHost}:${port}`, server, db, live, readTracker, outbox, vapid, stop };
 }

@@ -56,17 +56,22 @@ window.tabloConnection = (() => {
 
     document.addEventListener('htmx:sse:after:connection', (e) => {
       if (!mine(e)) return;
+      delete stream.dataset.reconnecting;
       connected = true;
       failures = 0;
       show('live');
       if (wasOffline) stream.dispatchEvent(new CustomEvent('tablo:back'));
       wasOffline = false;
     });
+    // A reconnection the page asked for (static/notifications.js: the tab was hidden or shown)
+    // is not the connection failing.
     document.addEventListener('htmx:sse:before:connection', (e) => {
-      if (mine(e) && e.detail.connection.attempt > 0) offline();
+      if (mine(e) && e.detail.connection.attempt > 0 && stream.dataset.reconnecting !== 'quiet') offline();
     });
     document.addEventListener('htmx:sse:error', (e) => {
-      if (mine(e)) failed(e.detail.status);
+      if (!mine(e)) return;
+      delete stream.dataset.reconnecting;
+      failed(e.detail.status);
     });
     document.addEventListener('htmx:sse:close', (e) => {
       if (mine(e)) offline();

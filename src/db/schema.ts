@@ -36,7 +36,11 @@ export interface TabloMembersTable {
   role: MemberRole;
   last_read_seq: Generated<number>;
   joined_at: CreatedAt;
+  notification_level: Generated<NotificationLevel>;
 }
+
+/** Which messages notify a member: every one, those mentioning them (or @all), none. */
+export type NotificationLevel = 'all' | 'mentions' | 'none';
 
 export interface MessagesTable {
   id: Generated<number>;
@@ -125,6 +129,38 @@ export interface JoinLinksTable {
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+export type OutboxStatus = 'pending' | 'done' | 'dead';
+
+/** Side effects that leave through the outbox (src/outbox/): one row per thing to do. */
+export interface OutboxTable {
+  id: Generated<number>;
+  kind: string;
+  payload: unknown;
+  run_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  attempts: Generated<number>;
+  last_error: string | null;
+  status: Generated<OutboxStatus>;
+  created_at: CreatedAt;
+  /** While set in the future, a worker is running the entry; once past, it is due again. */
+  locked_until: Date | null;
+}
+
+export interface PushSubscriptionsTable {
+  id: Generated<number>;
+  user_id: number;
+  endpoint: string;
+  p256dh: string;
+  auth: string;
+  created_at: CreatedAt;
+}
+
+export interface VapidKeysTable {
+  id: Generated<number>;
+  public_key: string;
+  private_key: string;
+  created_at: CreatedAt;
+}
+
 export interface Tables {
   users: UsersTable;
   sessions: SessionsTable;
@@ -138,6 +174,9 @@ export interface Tables {
   presence: PresenceTable;
   invitations: InvitationsTable;
   join_links: JoinLinksTable;
+  outbox: OutboxTable;
+  push_subscriptions: PushSubscriptionsTable;
+  vapid_keys: VapidKeysTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -3,6 +3,8 @@ import { type Request, type RequestHandler, type Response, Router } from 'expres
 import { requireSignIn, signedInUser } from '../accounts/current-user.ts';
 import type { Database } from '../db/database.ts';
 import { type Live, streamOwner } from '../live/live.ts';
+import { notificationLevelOf } from '../notify/levels.ts';
+import { renderBell } from '../notify/routes.ts';
 import { requireTabloAccess, tabloAccess } from '../tablos/policy.ts';
 import { titleCounts } from '../tablos/tablos.ts';
 import { HttpError, notFound, wantsFragment } from '../web/errors.ts';
@@ -241,7 +243,8 @@ export function discussionStreamRoutes({ db, live, readTracker }: DiscussionDeps
   const router = Router();
   router.get('/tablos/:tabloId/discussion/stream', signedIn, requireTabloAccess(db), async (req, res) => {
     const tabloId = tabloAccess(res).tablo.id;
-    const owner = streamOwner(signedInUser(res).id, res.locals.sessionId ?? '', tabloId);
+    // `hidden=1`: the page's tab is hidden (it reconnects when that changes): not present, reads nothing.
+    const owner = streamOwner(signedInUser(res).id, res.locals.sessionId ?? '', tabloId, { hidden: req.query.hidden === '1' });
     await live.openDiscussionStream(req, res, {
       owner,
       cursor: Math.max(parseSeq(req.query.after), parseSeq(req.get('Last-Event-ID'))),
@@ -317,6 +320,7 @@ async function discussionPage(
     // Who is here, counting this reader, whose stream is about to open.
     presence: await live.renderPresence(access.tablo.id, userId),
     ...(await titleCounts(db, userId)),
+    bell: renderBell(req, res, access.tablo.id, await notificationLevelOf(db, access.tablo.id, userId)),
   });
 }
 

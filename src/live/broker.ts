@@ -4,9 +4,11 @@ import type { LiveEvent } from './sse.ts';
 /**
  * Whose stream this is; `tabloId` is set for a discussion stream, unset for a person's own stream.
  * `sessionId` never leaves this process: logs, metrics and bus payloads name a session by its
- * `sessionKey` (a hash).
+ * `sessionKey` (a hash). `hidden`: a discussion stream of a tab its reader cannot see (the page
+ * says so when it connects, and reconnects when that changes): it carries everything, but its
+ * reader is not present and reads nothing.
  */
-export type StreamOwner = { userId: number; sessionId: string; sessionKey: string; tabloId?: number };
+export type StreamOwner = { userId: number; sessionId: string; sessionKey: string; tabloId?: number; hidden?: boolean };
 
 export interface Subscriber {
   readonly owner: StreamOwner;
@@ -35,7 +37,7 @@ const KEEP_ALIVE_MS = 15_000;
 export class Broker {
   private readonly topics = new Map<number, Set<Subscriber>>();
   private readonly people = new Map<number, Set<Subscriber>>();
-  /** tablo → person → how many of their tabs have its discussion open. */
+  /** tablo → person → how many of their tabs have its discussion open and visible. */
   private readonly tabs = new Map<number, Map<number, number>>();
   private total = 0;
   private discussions = 0;
@@ -61,10 +63,11 @@ export class Broker {
     const { tabloId, userId } = subscriber.owner;
     addTo(this.people, userId, subscriber);
     this.total++;
+    const seen = tabloId !== undefined && !subscriber.owner.hidden;
     if (tabloId !== undefined) {
       addTo(this.topics, tabloId, subscriber);
       this.discussions++;
-      if (this.countTab(tabloId, userId, +1) === 1) this.onPresenceChange(tabloId);
+      if (seen && this.countTab(tabloId, userId, +1) === 1) this.onPresenceChange(tabloId);
     }
     let subscribed = true;
     return () => {
@@ -75,7 +78,7 @@ export class Broker {
       if (tabloId !== undefined) {
         removeFrom(this.topics, tabloId, subscriber);
         this.discussions--;
-        if (this.countTab(tabloId, userId, -1) === 0) this.onPresenceChange(tabloId);
+        if (seen && this.countTab(tabloId, userId, -1) === 0) this.onPresenceChange(tabloId);
       }
     };
   }
@@ -118,7 +121,7 @@ export class Broker {
     return this.total > (this.topics.get(tabloId)?.size ?? 0);
   }
 
-  /** The people (here, on this instance) with the tablo's discussion open. */
+  /** The people (here, on this instance) with the tablo's discussion open in a visible tab. */
   presentIn(tabloId: number): number[] {
     return [...(this.tabs.get(tabloId)?.keys() ?? [])];
   }

@@ -37,8 +37,8 @@ export function sessionKey(sessionId: string): string {
   return createHash('sha256').update(sessionId).digest('hex').slice(0, 16);
 }
 
-export function streamOwner(userId: number, sessionId: string, tabloId?: number): StreamOwner {
-  return { userId, sessionId, sessionKey: sessionKey(sessionId), tabloId };
+export function streamOwner(userId: number, sessionId: string, tabloId?: number, visibility?: { hidden: boolean }): StreamOwner {
+  return { userId, sessionId, sessionKey: sessionKey(sessionId), tabloId, ...(visibility?.hidden ? { hidden: true } : {}) };
 }
 
 /** Why a stream that never started did not, as the status it answers. */
@@ -137,6 +137,7 @@ export class Live {
     return this.bus.revokeWith(scope, reason, change);
   }
 
+  /** The people with the tablo's discussion open in a visible tab, on every instance. */
   whoIsHere(tabloId: number): Promise<number[]> {
     return this.fanout.whoIsHere(tabloId);
   }
@@ -236,5 +237,5 @@ export class Live {
 
 /** What a log line may say of a stream's owner: never the session id. */
 function loggable(owner: StreamOwner) {
-  return { userId: owner.userId, tabloId: owner.tabloId, session: owner.sessionKey };
+  return { userId: owner.userId, tabloId: owner.tabloId, session: owner.sessionKey, ...(owner.hidden ? { hidden: true } : {}) };
 }

@@ -209,6 +209,9 @@ export class DiscussionStream extends EventStream {
     } else {
       this.lastSent = cursor;
     }
+    // A visible tab shows what its cursor says it has: a tab that comes back from hiding (and
+    // reconnects) has now read what arrived while it was hidden.
+    if (!this.owner.hidden) this.lastWritten = this.lastSent;
     await this.catchUp();
   }
 
@@ -244,9 +247,12 @@ export class DiscussionStream extends EventStream {
     if (seq !== undefined) this.hooks.lastRead?.(this.owner, seq);
   }
 
-  /** What this reader has been shown since last asked: the broker collects it once a second. */
+  /**
+   * What this reader has been shown since last asked: the broker collects it once a second. A
+   * hidden tab's reader has been shown nothing.
+   */
   takeReadPosition(): number | undefined {
-    if (this.lastWritten <= this.readTaken) return undefined;
+    if (this.owner.hidden || this.lastWritten <= this.readTaken) return undefined;
     this.readTaken = this.lastWritten;
     return this.readTaken;
   }
