@@ -21,7 +21,10 @@ export type RunningTablo = {
   db: Database;
   live: Live;
   readTracker: ReadTracker;
-  /** Stops accepting, lets requests in flight finish, then closes the database pool. */
+  /**
+   * `/readyz` turns 503 at once; after `shutdownDrainMs` (still serving meanwhile) it stops
+   * accepting, lets requests in flight finish, then closes the database pool.
+   */
   stop: () => Promise<void>;
 };
 
@@ -40,6 +43,8 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     databaseUrl,
     bus: config.realtimeBus,
     keepAliveMs: config.keepAliveMs,
+    accessCheckMs: config.accessCheckMs,
+    presenceFreshMs: config.presenceFreshMs,
     maxStreamsPerUser: config.maxStreamsPerUser,
     logger,
     registry: metrics.registry,
@@ -76,6 +81,8 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
   const stop = () =>
     (stopping ??= (async () => {
       lifecycle.shuttingDown = true;
+      // Load balancers learn from /readyz that we are going; until they have, keep serving.
+      if (config.shutdownDrainMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeIdleConnections();
       // Streams never end by themselves: tell them to come back soon, then let them go.
