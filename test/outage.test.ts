@@ -149,7 +149,7 @@ describe('a database outage', () => {
     for (const answer of answers) {
       streams.push(answer);
       assert.equal(answer.status, 503, `stream ${answer.response.url}`);
-      assert.match(answer.response.headers.get('retry-after') ?? '', /^\d+$/);
+      assert.equal(answer.response.headers.get('retry-after'), '5');
       await answer.ended;
       assert.match(answer.opening, /cannot reach its database/);
     }
@@ -158,7 +158,7 @@ describe('a database outage', () => {
       const page = await bob.client.get(url);
       assert.equal(page.status, 503, `page ${url} (not ${page.headers.get('location') ?? page.status})`);
       assert.equal(page.headers.get('location'), null);
-      assert.match(page.headers.get('retry-after') ?? '', /^\d+$/);
+      assert.equal(page.headers.get('retry-after'), '5');
       assert.match(page.html, /Tablo cannot reach its database; retrying/);
       assert.match(page.html, /<meta http-equiv="refresh" content="\d+">/, 'the page retries by itself');
     }
