@@ -16,7 +16,8 @@ import { isDatabaseUnavailable } from '../src/db/unavailable.ts';
 import { createLogger } from '../src/web/logging.ts';
 import { type TestApp, startTestApp } from './support/app.ts';
 
-const OUTAGE_LOGGED = /ECONNREFUSED|terminating connection due to administrator command|Connection terminated|timeout exceeded when trying to connect|the database system is (shutting down|starting up)/;
+// A server stopping under load may also reset an idle pooled connection (ECONNRESET) rather than end it.
+const OUTAGE_LOGGED = /ECONNREFUSED|ECONNRESET|terminating connection due to administrator command|Connection terminated|timeout exceeded when trying to connect|the database system is (shutting down|starting up)/;
 import { createTablo, type Person, registerPerson } from './support/client.ts';
 import { addMember, postMessage, postOk } from './support/discussion.ts';
 import { openStream, type SseStream } from './support/sse.ts';
