@@ -133,9 +133,10 @@ process.exit(failed === 0 && healthy ? 0 : 1);
 
 /**
  * Files run this many at a time (TEST_CONCURRENCY overrides). Each file makes its own database and
- * starts one to three apps (a pool of up to 10 connections each, plus a LISTEN one): four files at
- * once peaked at about 70 connections, three stay well under PostgreSQL's default 100. Most of a
- * file's time is waiting (streams, timers, other processes), so a third file fills idle cores.
+ * starts one to three apps (a pool of up to 10 connections each, plus a LISTEN one): measured on
+ * the tests' server, three files at once peaked at 53–68 connections and four at about 71, so
+ * three keep headroom under PostgreSQL's default 100. Most of a file's time is waiting (streams,
+ * timers, other processes), so a third file fills idle cores.
  */
 function integrationConcurrency(): number {
   const asked = Number(process.env.TEST_CONCURRENCY ?? 3);
