@@ -19,6 +19,7 @@ export default async function* countingReporter(source) {
       skip: test.skip,
       todo: test.todo,
       error: error ? String(error.cause ?? error.message ?? '') : undefined,
+      ms: test.details?.duration_ms,
     })}\n`;
   }
 }

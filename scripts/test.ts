@@ -31,6 +31,8 @@ type TestRecord = {
   skip?: string | boolean;
   todo?: string | boolean;
   error?: string;
+  /** How long it took, hooks excluded. */
+  ms?: number;
 };
 
 const args = process.argv.slice(2);
@@ -91,15 +93,12 @@ try {
     await timed('integration', async () => {
       const files = namedFiles.length
         ? namedFiles.map((f) => path.relative(projectRoot, path.resolve(f)))
-        : readdirSync(path.join(projectRoot, 'test'))
-            .filter((f) => f.endsWith('.test.ts'))
-            .sort()
-            .map((f) => path.join('test', f));
+        : longestFirst(readdirSync(path.join(projectRoot, 'test')).filter((f) => f.endsWith('.test.ts'))).map((f) => path.join('test', f));
       const records = path.join(projectRoot, '.tmp', 'integration-results.jsonl');
       mkdirSync(path.dirname(records), { recursive: true });
       rmSync(records, { force: true });
       const { code } = await run(process.execPath, [
-        '--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000',
+        '--import', 'tsx', '--test', `--test-concurrency=${integrationConcurrency()}`, '--test-timeout=180000',
         '--test-reporter=spec', '--test-reporter-destination=stdout',
         '--test-reporter=./scripts/test-reporter.mjs', `--test-reporter-destination=${records}`,
         ...files,
@@ -133,6 +132,32 @@ console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped
 process.exit(failed === 0 && healthy ? 0 : 1);
 
 /**
+ * Files run this many at a time (TEST_CONCURRENCY overrides). Each file makes its own database and
+ * starts one to three apps (a pool of up to 10 connections each, plus a LISTEN one): measured on
+ * the tests' server, three files at once peaked at 53–68 connections and four at about 71, so
+ * three keep headroom under PostgreSQL's default 100. Most of a file's time is waiting (streams,
+ * timers, other processes), so a third file fills idle cores.
+ */
+function integrationConcurrency(): number {
+  const asked = Number(process.env.TEST_CONCURRENCY ?? 3);
+  return Number.isInteger(asked) && asked > 0 ? asked : 3;
+}
+
+/**
+ * The slowest files (measured: they wait on embedded PostgreSQL starts, megabytes of backlog,
+ * argon2 by the hundred, several instances) start first, so that none of them is left running
+ * alone at the end; the rest follow in name order. A file missing from the list is only later.
+ */
+function longestFirst(files: string[]): string[] {
+  const SLOWEST_FIRST = ['first-start', 'stream-load', 'limits', 'events', 'members', 'instances', 'stream', 'presence', 'processes'];
+  const rank = (file: string) => {
+    const index = SLOWEST_FIRST.indexOf(file.replace(/\.test\.ts$/, ''));
+    return index === -1 ? SLOWEST_FIRST.length : index;
+  };
+  return [...files].sort((x, y) => rank(x) - rank(y) || x.localeCompare(y));
+}
+
+/**
  * The integration counts, from the JSON lines of scripts/test-reporter.ts. A suite that ran no test,
  * a file that ran none, a skip or todo without a reason, or a non-zero exit with nothing failed
  * (the runner itself broke) each fail the run.
@@ -154,10 +179,21 @@ function countIntegration(code: number, files: string[], recordsFile: string): C
     const ran = tests.filter((r) => r.file === path.join(projectRoot, file) && !r.skip && !r.todo).length;
     if (ran === 0) problems.push(`${file} ran no test`);
   }
+  printSlowest(tests);
   const passed = tests.filter((r) => r.outcome === 'pass' && !r.skip && !r.todo).length;
   if (passed + failed.length === 0) problems.push('the integration suite ran no test');
   if (code !== 0 && failed.length === 0) problems.push(`the test runner exited with ${code} and reported no failure`);
   return { passed, failed: failed.length + (problems.length && failed.length === 0 ? 1 : 0), skipped: skipped.length, problems };
+}
+
+/** Where the time goes: the slowest files by the sum of their tests (run concurrently, so they overlap). */
+function printSlowest(tests: TestRecord[]): void {
+  const byFile = new Map<string, number>();
+  for (const r of tests) byFile.set(r.file, (byFile.get(r.file) ?? 0) + (r.ms ?? 0));
+  const slowest = [...byFile].sort((x, y) => y[1] - x[1]).slice(0, 8);
+  if (!slowest.length) return;
+  console.log('\nslowest integration files (sum of their tests):');
+  for (const [file, ms] of slowest) console.log(`  ${(ms / 1000).toFixed(1).padStart(6)} s  ${path.relative(projectRoot, file)}`);
 }
 
 type PlaywrightSuite = {

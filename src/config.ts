@@ -18,6 +18,9 @@ const environment = z.object({
   MAX_STREAMS_PER_USER: z.coerce.number().int().min(0).default(50),
   POST_RATE_LIMIT: z.coerce.number().int().min(0).max(10_000, 'POST_RATE_LIMIT: at most 10000 (0 turns the limit off)').default(120),
   STREAM_KEEPALIVE_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
+  ACCESS_CHECK_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
+  PRESENCE_FRESH_MS: z.coerce.number().int().min(300).max(600_000).default(30_000),
+  SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).max(60_000).default(2_000),
   HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
   HTTP_KEEPALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   MIN_BODY_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(1024),
@@ -54,6 +57,12 @@ export type Config = {
   postRateLimit: number;
   /** How often idle streams get a `: keep-alive` comment (the contract asks for ≤ 20 s). */
   keepAliveMs: number;
+  /** How often open streams' sessions and memberships are read again (what announces nothing ends them within this). */
+  accessCheckMs: number;
+  /** With the Postgres bus: a presence row older than this is a crashed instance's; rows are refreshed every third of it. */
+  presenceFreshMs: number;
+  /** On SIGTERM, how long `/readyz` answers 503 while everything else is still served, before the server stops accepting. */
+  shutdownDrainMs: number;
   /** Slow-loris limits for the HTTP server (see src/web/timeouts.ts). */
   http: HttpTimeouts;
   /** Worker processes behind one port (node:cluster); more than 1 needs the Postgres bus. */
@@ -105,6 +114,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxStreamsPerUser: e.MAX_STREAMS_PER_USER,
     postRateLimit: e.POST_RATE_LIMIT,
     keepAliveMs: e.STREAM_KEEPALIVE_MS,
+    accessCheckMs: e.ACCESS_CHECK_MS,
+    presenceFreshMs: e.PRESENCE_FRESH_MS,
+    shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
     http: {
       headersMs: e.HEADERS_TIMEOUT_MS,
       keepAliveMs: e.HTTP_KEEPALIVE_TIMEOUT_MS,

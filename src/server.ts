@@ -28,7 +28,10 @@ export type RunningTablo = {
   readTracker: ReadTracker;
   outbox: OutboxWorker;
   vapid: VapidKeys;
-  /** Stops accepting, lets requests in flight finish, then closes the database pool. */
+  /**
+   * `/readyz` turns 503 at once; after `shutdownDrainMs` (still serving meanwhile) it stops
+   * accepting, lets requests in flight finish, then closes the database pool.
+   */
   stop: () => Promise<void>;
 };
 
@@ -47,6 +50,8 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     databaseUrl,
     bus: config.realtimeBus,
     keepAliveMs: config.keepAliveMs,
+    accessCheckMs: config.accessCheckMs,
+    presenceFreshMs: config.presenceFreshMs,
     maxStreamsPerUser: config.maxStreamsPerUser,
     logger,
     registry: metrics.registry,
@@ -91,6 +96,8 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
   const stop = () =>
     (stopping ??= (async () => {
       lifecycle.shuttingDown = true;
+      // Load balancers learn from /readyz that we are going; until they have, keep serving.
+      if (config.shutdownDrainMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
       // Entries still running when it gives up waiting are run again once their lease runs out.
       const outboxStopped = outbox.stop();
       const closed = new Promise((resolve) => server.close(resolve));

@@ -70,6 +70,9 @@ describe(`the first start in a private folder (running as ${asRoot ? 'root' : 'a
       second = next;
       await waitFor(() => /waiting for the embedded PostgreSQL of the previous run to stop/.test(next.output()) || next.child.exitCode !== null, 60_000);
       first.child.kill('SIGCONT');
+      // The rest of the body: the request in flight is answered, and the first run stops without
+      // waiting out its 10 s grace for it.
+      socket.write('x'.repeat(1000 - 'email='.length));
       const secondUrl = await second.ready;
       assert.match(second.output(), /waiting for the embedded PostgreSQL of the previous run to stop/);
       assert.doesNotMatch(second.output(), /kill \d+/);

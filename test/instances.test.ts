@@ -449,6 +449,48 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
     assert.deepEqual(named(bobsEvents, 'invitations'), [], 'members are not told of the invitation itself');
   });
 
+  it('leaving, renaming and deleting on A reach B: members and tablo events there, and access-ended for whoever lost the tablo', async () => {
+    const tablo = await tabloWith('Managed across', [bob, cat]);
+    const [adaB, bobB, catB] = await Promise.all([on(b, ada), on(b, bob), on(b, cat)]);
+    const named = (s: SseStream, type: string, change?: string) =>
+      s.events.filter((e) => e.type === type && e.data.includes(`"tablo":${tablo}`) && (!change || e.data.includes(`"change":"${change}"`)));
+    const adasEvents = await stream(adaB, 0, { url: '/events' });
+    const catsEvents = await stream(catB, 0, { url: '/events' });
+    const adasDiscussion = await stream(adaB, tablo);
+    const catsDiscussion = await stream(catB, tablo);
+    const bobsDiscussion = await stream(bobB, tablo);
+
+    // Bob leaves on A: his stream on B ends, the others' pages on B re-read the members.
+    await bob.client.get(`/tablos/${tablo}`);
+    assert.equal((await bob.client.post(`/tablos/${tablo}/leave`)).status, 303);
+    assert.equal(await endOf(bobsDiscussion), 'ended', 'Bob’s stream on B ended');
+    assert.equal(bobsDiscussion.events.at(-1)?.type, 'access-ended', bobsDiscussion.describe());
+    await adasEvents.waitFor((s) => named(s, 'members').length === 1, LONG, 'the owner’s /events on B hears the members changed');
+    await catsEvents.waitFor((s) => named(s, 'members').length === 1, LONG, 'a member’s /events on B too');
+    assert.deepEqual(named(bobsDiscussion, 'members'), [], 'nothing about the tablo after he left');
+
+    // Ada renames it on A: /events and the discussions on B hear of it.
+    await ada.client.get(`/tablos/${tablo}`);
+    assert.equal((await ada.client.post(`/tablos/${tablo}/rename`, { title: 'Renamed across' })).status, 303);
+    await catsEvents.waitFor((s) => named(s, 'tablo', 'renamed').length === 1, LONG, 'renamed on Cat’s /events on B');
+    await catsDiscussion.waitFor((s) => named(s, 'tablo', 'renamed').length === 1, LONG, 'renamed on Cat’s discussion on B');
+    await adasDiscussion.waitFor((s) => named(s, 'tablo', 'renamed').length === 1, LONG, 'renamed on Ada’s discussion on B');
+    assert.match((await catB.client.get(`/tablos/${tablo}`)).html, /<h1>Renamed across<\/h1>/);
+
+    // Ada deletes it on A: every discussion of it on B ends, and /events there hears why.
+    assert.equal((await ada.client.post(`/tablos/${tablo}/delete`, { confirm: 'yes' })).status, 303);
+    for (const s of [catsDiscussion, adasDiscussion]) {
+      assert.equal(await endOf(s), 'ended', s.describe());
+      assert.equal(s.events.at(-1)?.type, 'access-ended', s.describe());
+    }
+    await catsEvents.waitFor((s) => named(s, 'tablo', 'deleted').length === 1, LONG, 'deleted on Cat’s /events on B');
+    await adasEvents.waitFor((s) => named(s, 'tablo', 'deleted').length === 1, LONG, 'deleted on Ada’s /events on B');
+    assert.equal(catsEvents.endedAs, undefined, 'a person’s own stream outlives the tablo');
+    const again = await openStream(catB.client, tablo);
+    open.push(again);
+    assert.equal(again.status, 404, 'B lets nobody back in');
+  });
+
   it('presence crosses instances: a discussion open on B shows on A, and closing it removes it', async () => {
     const tablo = await tabloWith('Presence across', [bob]);
     const adasStream = await stream(ada, tablo);

@@ -16,7 +16,8 @@ import { isDatabaseUnavailable } from '../src/db/unavailable.ts';
 import { createLogger } from '../src/web/logging.ts';
 import { type TestApp, startTestApp } from './support/app.ts';
 
-const OUTAGE_LOGGED = /ECONNREFUSED|terminating connection due to administrator command|Connection terminated|timeout exceeded when trying to connect|the database system is (shutting down|starting up)/;
+// A server stopping under load may also reset an idle pooled connection (ECONNRESET) rather than end it.
+const OUTAGE_LOGGED = /ECONNREFUSED|ECONNRESET|terminating connection due to administrator command|Connection terminated|timeout exceeded when trying to connect|the database system is (shutting down|starting up)/;
 import { createTablo, type Person, registerPerson } from './support/client.ts';
 import { addMember, postMessage, postOk } from './support/discussion.ts';
 import { freePort } from './support/ports.ts';
@@ -150,7 +151,7 @@ describe('a database outage', () => {
     for (const answer of answers) {
       streams.push(answer);
       assert.equal(answer.status, 503, `stream ${answer.response.url}`);
-      assert.match(answer.response.headers.get('retry-after') ?? '', /^\d+$/);
+      assert.equal(answer.response.headers.get('retry-after'), '5');
       await answer.ended;
       assert.match(answer.opening, /cannot reach its database/);
     }
@@ -159,7 +160,7 @@ describe('a database outage', () => {
       const page = await bob.client.get(url);
       assert.equal(page.status, 503, `page ${url} (not ${page.headers.get('location') ?? page.status})`);
       assert.equal(page.headers.get('location'), null);
-      assert.match(page.headers.get('retry-after') ?? '', /^\d+$/);
+      assert.equal(page.headers.get('retry-after'), '5');
       assert.match(page.html, /Tablo cannot reach its database; retrying/);
       assert.match(page.html, /<meta http-equiv="refresh" content="\d+">/, 'the page retries by itself');
     }

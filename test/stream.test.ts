@@ -349,7 +349,8 @@ describe('shutting down', () => {
       void stopped.then(() => (stoppedYet = true));
       await new Promise((resolve) => setTimeout(resolve, 200));
       assert.equal(stoppedYet, false, 'the stop waits for the request in flight');
-      // A readiness probe on a new connection finds nobody listening (not a 200).
+      // With no drain (SHUTDOWN_DRAIN_MS=0 in tests; processes.test.ts tests the drain), a readiness
+      // probe on a new connection finds nobody listening (not a 200).
       await assert.rejects(fetch(new URL('/readyz', doomed.url)), 'no new connection during shutdown');
       // The rest of the body, and a readiness probe pipelined behind it on the same connection.
       const raw = await post.finish(`GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n`);

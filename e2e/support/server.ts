@@ -53,6 +53,8 @@ export class TabloProcess {
         DATABASE_URL: this.databaseUrl,
         DATA_DIR: this.dataDir,
         LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
+        // No load balancer reads /readyz here: stop at once unless a test measures the drain.
+        SHUTDOWN_DRAIN_MS: '0',
         ...this.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -103,6 +105,15 @@ export class TabloProcess {
       throw new Error(`Tablo exited with ${outcome.signal ?? `code ${outcome.code}`} after SIGTERM (${Date.now() - started} ms)`);
     }
     this.logs.check('while it ran or stopped');
+  }
+
+  /** SIGKILL: the process dies as in a crash, with no chance to tidy up (its presence rows stay behind). */
+  async crash(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
   }
 
   async restart(pauseMs = 0): Promise<void> {

@@ -24,6 +24,8 @@ export type LiveOptions = {
   maxStreamsPerUser: number;
   /** How often every open stream's session and membership are read again. */
   accessCheckMs?: number;
+  /** With the Postgres bus: how old a presence row may be before it no longer counts (a crashed instance's). */
+  presenceFreshMs?: number;
   logger: Logger;
   registry: Registry;
   rules: LiveRules;
@@ -76,8 +78,13 @@ export class Live {
     if (options.bus === 'postgres') {
       const instanceId = randomUUID();
       let postgres: PostgresBus | undefined;
-      const presence = new PresenceStore(db, instanceId, logger, (tabloId) => this.broker.presentIn(tabloId), (tabloId) =>
-        postgres?.presenceWritten(tabloId),
+      const presence = new PresenceStore(
+        db,
+        instanceId,
+        logger,
+        (tabloId) => this.broker.presentIn(tabloId),
+        (tabloId) => postgres?.presenceWritten(tabloId),
+        options.presenceFreshMs,
       );
       this.fanout = new LocalFanout(this.broker, rules, (tabloId) => presence.whoIsHere(tabloId), logger, this.metrics);
       bus = postgres = new PostgresBus(instanceId, options.databaseUrl, db, this.fanout, presence, rules, logger, this.metrics);

@@ -2,13 +2,14 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/database.ts';
 
-const HEARTBEAT_MS = 10_000;
-const FRESH = '30 seconds';
+/** A row not refreshed for this long belongs to an instance that is gone. */
+export const PRESENCE_FRESH_MS = 30_000;
 
 /**
  * Who has which discussion open, across instances: each instance writes down its own people per
  * tablo (table `presence`), keeps its rows fresh with a heartbeat, and reads everyone's fresh rows.
- * A crashed instance's rows age out (FRESH).
+ * A crashed instance's rows age out: they stop counting once older than `freshMs`, and the next
+ * heartbeat of any instance deletes them and tells the tablos' open discussions.
  */
 export class PresenceStore {
   /** Per tablo, the write under way (writes of one tablo never overlap). */
@@ -26,8 +27,10 @@ export class PresenceStore {
     private readonly hereNow: (tabloId: number) => number[],
     /** A tablo's presence was written: show it here, and tell the others. */
     private readonly written: (tabloId: number) => void,
+    /** A row older than this no longer counts; rows are refreshed three times as often. */
+    private readonly freshMs: number = PRESENCE_FRESH_MS,
   ) {
-    this.heartbeat = setInterval(() => void this.refresh(), HEARTBEAT_MS);
+    this.heartbeat = setInterval(() => void this.beat(), Math.max(1, Math.floor(freshMs / 3)));
     this.heartbeat.unref();
   }
 
@@ -53,9 +56,38 @@ export class PresenceStore {
       .select('user_id')
       .distinct()
       .where('tablo_id', '=', tabloId)
-      .where('seen_at', '>', sql<Date>`now() - ${sql.lit(FRESH)}::interval`)
+      .where('seen_at', '>', this.staleBefore())
       .execute();
     return rows.map((r) => r.user_id);
+  }
+
+  private staleBefore() {
+    return sql<Date>`now() - make_interval(secs => ${this.freshMs / 1000})`;
+  }
+
+  private async beat(): Promise<void> {
+    await this.refresh();
+    await this.sweep();
+  }
+
+  /**
+   * Deletes rows nobody refreshes any more (an instance that crashed) and announces their tablos,
+   * so open discussions drop those people. Of several instances sweeping at once, only the one
+   * whose delete took a row announces it.
+   */
+  async sweep(): Promise<void> {
+    if (this.stopped) return;
+    const gone = await this.db
+      .deleteFrom('presence')
+      .where('seen_at', '<=', this.staleBefore())
+      .returning('tablo_id')
+      .execute()
+      .catch((error) => {
+        this.logger.warn({ err: error }, 'sweeping stale presence failed');
+        return [];
+      });
+    if (this.stopped) return;
+    for (const tabloId of new Set(gone.map((row) => row.tablo_id))) this.written(tabloId);
   }
 
   async refresh(): Promise<void> {

@@ -35,6 +35,8 @@ export async function startTestApp(
     DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'tablo-test-')),
     SESSION_SECRET: 'test-secret-test-secret-test-secret',
     LOG_LEVEL: printed && printed !== 'silent' ? printed : 'warn',
+    // Nothing routes by /readyz here: stop at once unless a test measures the drain.
+    SHUTDOWN_DRAIN_MS: '0',
     ...options.env,
   });
   const logs = new CapturedLogs(`app #${++started}`, options.expectErrors, Boolean(printed && printed !== 'silent'));
