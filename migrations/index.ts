@@ -6,6 +6,7 @@ import * as handles from './004_handles.ts';
 import * as limits from './005_limits.ts';
 import * as invitations from './006_invitations.ts';
 import * as events from './007_events.ts';
+import * as tokensAndBots from './008_tokens_and_bots.ts';
 
 /** Every migration, by name; names sort in the order they are applied. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '005_limits': limits,
   '006_invitations': invitations,
   '007_events': events,
+  '008_tokens_and_bots': tokensAndBots,
 };

@@ -10,6 +10,8 @@ export interface UsersTable {
   handle: string;
   password_hash: string;
   created_at: CreatedAt;
+  /** A bot account: no password anyone knows, signs in with API tokens only. */
+  bot: Generated<boolean>;
 }
 
 export interface SessionsTable {
@@ -97,6 +99,27 @@ export interface JoinLinksTable {
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+/** A personal or bot API token, kept only as its SHA-256. */
+export interface ApiTokensTable {
+  id: Generated<number>;
+  user_id: number;
+  name: string;
+  token_hash: Buffer;
+  created_at: CreatedAt;
+  last_used_at: Date | null;
+}
+
+/** A bot account of a tablo (its user row has `bot`). */
+export interface BotsTable {
+  user_id: number;
+  tablo_id: number;
+  created_by: number;
+  webhook_url: string | null;
+  /** `whsec_…`: signs webhook deliveries (Standard Webhooks). */
+  webhook_secret: string | null;
+  created_at: CreatedAt;
+}
+
 export interface Tables {
   users: UsersTable;
   sessions: SessionsTable;
@@ -108,6 +131,8 @@ export interface Tables {
   presence: PresenceTable;
   invitations: InvitationsTable;
   join_links: JoinLinksTable;
+  api_tokens: ApiTokensTable;
+  bots: BotsTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -3,13 +3,18 @@ import type { LiveEvent } from './sse.ts';
 
 /**
  * Whose stream this is; `tabloId` is set for a discussion stream, unset for a person's own stream.
- * `sessionId` never leaves this process: logs, metrics and bus payloads name a session by its
- * `sessionKey` (a hash).
+ * A browser's stream holds a session: `sessionId` never leaves this process (logs, metrics and bus
+ * payloads name a session by its `sessionKey`, a hash). A program's stream (the API's) holds an
+ * API token instead, named by its `tokenKey`.
  */
-export type StreamOwner = { userId: number; sessionId: string; sessionKey: string; tabloId?: number };
+export type StreamOwner = SessionStreamOwner | TokenStreamOwner;
+export type SessionStreamOwner = { userId: number; tabloId?: number; sessionId: string; sessionKey: string; tokenKey?: undefined };
+export type TokenStreamOwner = { userId: number; tabloId: number; tokenKey: string; sessionId?: undefined; sessionKey?: undefined };
 
 export interface Subscriber {
   readonly owner: StreamOwner;
+  /** A program's stream (the API's): change events only, and nobody "here" on the discussion. */
+  readonly forPrograms?: boolean;
   /** A change event of the tablo's log. Called synchronously by publish: must not wait, must not throw. */
   deliver(event: LiveEvent): void;
   /** A named event for this person (unread, members, presence…). Same rules as deliver. */
@@ -64,7 +69,7 @@ export class Broker {
     if (tabloId !== undefined) {
       addTo(this.topics, tabloId, subscriber);
       this.discussions++;
-      if (this.countTab(tabloId, userId, +1) === 1) this.onPresenceChange(tabloId);
+      if (!subscriber.forPrograms && this.countTab(tabloId, userId, +1) === 1) this.onPresenceChange(tabloId);
     }
     let subscribed = true;
     return () => {
@@ -75,7 +80,7 @@ export class Broker {
       if (tabloId !== undefined) {
         removeFrom(this.topics, tabloId, subscriber);
         this.discussions--;
-        if (this.countTab(tabloId, userId, -1) === 0) this.onPresenceChange(tabloId);
+        if (!subscriber.forPrograms && this.countTab(tabloId, userId, -1) === 0) this.onPresenceChange(tabloId);
       }
     };
   }
