@@ -4,6 +4,8 @@ import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import { loadCurrentUser } from './accounts/current-user.ts';
 import { accountRoutes } from './accounts/routes.ts';
+import { API_PREFIX, apiRoutes, apiStreamRoutes } from './api/routes.ts';
+import { botRoutes } from './bots/routes.ts';
 import { settingsRoutes } from './accounts/settings-routes.ts';
 import { sessionMiddleware } from './accounts/sessions.ts';
 import { streamSignIn } from './accounts/stream-session.ts';
@@ -24,7 +26,7 @@ import { type Metrics, metricsRoute } from './web/metrics.ts';
 import { securityHeaders } from './web/security.ts';
 
 export type AppDeps = {
-  config: Pick<Config, 'trustProxy' | 'metricsToken' | 'production' | 'postRateLimit'>;
+  config: Pick<Config, 'trustProxy' | 'metricsToken' | 'production' | 'postRateLimit' | 'allowPrivateUrls'>;
   db: Database;
   logger: Logger;
   metrics: Metrics;
@@ -49,6 +51,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(securityHeaders);
   const discussion = { db, live: deps.live, readTracker: deps.readTracker, posting: postingLimit(db, config.postRateLimit) };
   const signedInStream = streamSignIn(db, deps.sessionStore, deps.sessionSecret);
+  const api = { db, live: deps.live, posting: discussion.posting, logger };
+  app.use(API_PREFIX, apiStreamRoutes(api));
   app.use(discussionStreamRoutes(discussion, signedInStream));
   app.use(personalStreamRoutes(deps.live, signedInStream));
 
@@ -64,6 +68,9 @@ export function createApp(deps: AppDeps): express.Express {
     });
   }
   app.use('/static', express.static(staticDir, { maxAge: config.production ? '1h' : 0 }));
+
+  // The API signs in with tokens only: ahead of the session and CSRF middleware, it never reads a cookie.
+  app.use(API_PREFIX, apiRoutes(api));
 
   // Over 64 KiB: 413 before anything else looks at the request.
   app.use(express.urlencoded({ extended: false, limit: '64kb' }));
@@ -84,6 +91,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(homeRoutes(db, deps.live));
   app.use(tabloRoutes(db, deps.live));
   app.use(invitationRoutes(db, deps.live));
+  app.use(botRoutes(db, deps.live, { allowPrivateUrls: config.allowPrivateUrls }));
   app.use(discussionRoutes(discussion));
 
   app.use(pageNotFound);

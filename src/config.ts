@@ -21,6 +21,7 @@ const environment = z.object({
   HTTP_KEEPALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   MIN_BODY_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(1024),
   BODY_RATE_WINDOW_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  ALLOW_PRIVATE_URLS: z.enum(['true', 'false', '']).default('false'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
 });
@@ -42,6 +43,8 @@ export type Config = {
   postRateLimit: number;
   /** How often idle streams get a `: keep-alive` comment (the contract asks for ≤ 20 s). */
   keepAliveMs: number;
+  /** Whether webhooks may target loopback and private addresses (tests, closed networks). */
+  allowPrivateUrls: boolean;
   /** Slow-loris limits for the HTTP server (see src/web/timeouts.ts). */
   http: HttpTimeouts;
   logLevel: z.infer<typeof environment>['LOG_LEVEL'];
@@ -68,6 +71,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxStreamsPerUser: e.MAX_STREAMS_PER_USER,
     postRateLimit: e.POST_RATE_LIMIT,
     keepAliveMs: e.STREAM_KEEPALIVE_MS,
+    allowPrivateUrls: e.ALLOW_PRIVATE_URLS === 'true',
     http: {
       headersMs: e.HEADERS_TIMEOUT_MS,
       keepAliveMs: e.HTTP_KEEPALIVE_TIMEOUT_MS,
