@@ -97,7 +97,7 @@ export const openApiDocument = {
           'Each change to the discussion is an event: `id: {seq}`, `event: message.created|message.updated|message.deleted`, one `data:` line of JSON (`ChangeEvent`). Resumes after `max(after, Last-Event-ID)`; more than 500 to replay sends `event: resync` with `id: {newest seq}` instead (re-read the messages), then goes on live. `: keep-alive` comments while idle.',
         parameters: [seqParameter('after', 'Resume after this seq.'), { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } }],
         responses: {
-          '200': { description: 'The stream', content: { 'text/event-stream': { schema: { type: 'string' }, itemSchema: { $ref: '#/components/schemas/ChangeEvent' } } } },
+          '200': { description: 'The stream', content: { 'text/event-stream': { schema: { type: 'string', description: 'Events whose data is a ChangeEvent.' } } } },
           '429': failure('Too many open streams.'),
           ...common,
         },
