@@ -91,10 +91,13 @@ try {
     await timed('integration', async () => {
       const files = namedFiles.length
         ? namedFiles.map((f) => path.relative(projectRoot, path.resolve(f)))
-        : readdirSync(path.join(projectRoot, 'test'))
-            .filter((f) => f.endsWith('.test.ts'))
-            .sort()
-            .map((f) => path.join('test', f));
+        : // The app's tests, then @tablo/client's (against real local servers), counted alike.
+          ['test', path.join('client', 'test')].flatMap((dir) =>
+            readdirSync(path.join(projectRoot, dir))
+              .filter((f) => f.endsWith('.test.ts'))
+              .sort()
+              .map((f) => path.join(dir, f)),
+          );
       const records = path.join(projectRoot, '.tmp', 'integration-results.jsonl');
       mkdirSync(path.dirname(records), { recursive: true });
       rmSync(records, { force: true });
