@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Database } from './db/database.ts';
 import { renderMessage } from './discussion/fragment.ts';
 import { changeJson } from './discussion/message-json.ts';
-import { eventKind, findMessage } from './discussion/messages.ts';
+import { eventAt } from './discussion/messages.ts';
 import type { StreamOwner } from './live/broker.ts';
 import type { LiveRules } from './live/fanout.ts';
 import { liveTokenKeys } from './accounts/tokens.ts';
@@ -25,9 +25,9 @@ export function liveRules(db: Database): LiveRules {
 
     async loadChange({ tabloId, seq, messageId }) {
       // The event's own seq, with its message's current state (it may show a later change too).
-      const [message, kind] = await Promise.all([findMessage(db, messageId), eventKind(db, tabloId, seq)]);
-      if (!message || message.tabloId !== tabloId || !kind) return undefined;
-      return { tabloId, seq, html: renderMessage(message), json: changeJson(seq, kind, message) };
+      const event = await eventAt(db, tabloId, seq);
+      if (!event || event.message.id !== messageId) return undefined;
+      return { tabloId, seq, html: renderMessage(event.message), json: changeJson(seq, event.kind, event.message) };
     },
 
     async newestSeqs(tabloIds) {

@@ -250,10 +250,15 @@ function toMessage(row: MessageRow): Message {
   };
 }
 
-/** The kind of change logged at a seq of a tablo's log (a change heard from another instance). */
-export async function eventKind(db: Database, tabloId: number, seq: number): Promise<EventKind | undefined> {
-  const row = await db.selectFrom('tablo_events').select('kind').where('tablo_id', '=', tabloId).where('seq', '=', seq).executeTakeFirst();
-  return row?.kind;
+/** The event at a seq of a tablo's log: its kind, and the message it changed as it is now (one query). */
+export async function eventAt(db: Database, tabloId: number, seq: number): Promise<{ kind: EventKind; message: Message } | undefined> {
+  const row = await messagesQuery(db)
+    .innerJoin('tablo_events as e', 'e.message_id', 'm.id')
+    .select('e.kind')
+    .where('e.tablo_id', '=', tabloId)
+    .where('e.seq', '=', seq)
+    .executeTakeFirst();
+  return row && { kind: row.kind, message: toMessage(row) };
 }
 
 /**
