@@ -9,6 +9,7 @@ import * as events from './007_events.ts';
 import * as notifications from './009_notifications.ts';
 import * as mentionsSearch from './010_mentions_search.ts';
 import * as files from './011_files.ts';
+import * as tokensAndBots from './012_tokens_and_bots.ts';
 
 /** Every migration, by name; names sort in the order they are applied. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '009_notifications': notifications,
   '010_mentions_search': mentionsSearch,
   '011_files': files,
+  '012_tokens_and_bots': tokensAndBots,
 };

@@ -93,7 +93,14 @@ try {
     await timed('integration', async () => {
       const files = namedFiles.length
         ? namedFiles.map((f) => path.relative(projectRoot, path.resolve(f)))
-        : longestFirst(readdirSync(path.join(projectRoot, 'test')).filter((f) => f.endsWith('.test.ts'))).map((f) => path.join('test', f));
+        : // The app's tests, then @tablo/client's (against real local servers), counted alike.
+          longestFirst(
+            ['test', path.join('client', 'test')].flatMap((dir) =>
+              readdirSync(path.join(projectRoot, dir))
+                .filter((f) => f.endsWith('.test.ts'))
+                .map((f) => path.join(dir, f)),
+            ),
+          );
       const records = path.join(projectRoot, '.tmp', 'integration-results.jsonl');
       mkdirSync(path.dirname(records), { recursive: true });
       rmSync(records, { force: true });
@@ -151,7 +158,7 @@ function integrationConcurrency(): number {
 function longestFirst(files: string[]): string[] {
   const SLOWEST_FIRST = ['first-start', 'stream-load', 'limits', 'events', 'members', 'instances', 'stream', 'presence', 'processes'];
   const rank = (file: string) => {
-    const index = SLOWEST_FIRST.indexOf(file.replace(/\.test\.ts$/, ''));
+    const index = SLOWEST_FIRST.indexOf(path.basename(file).replace(/\.test\.ts$/, ''));
     return index === -1 ? SLOWEST_FIRST.length : index;
   };
   return [...files].sort((x, y) => rank(x) - rank(y) || x.localeCompare(y));

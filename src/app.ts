@@ -4,6 +4,8 @@ import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import { loadCurrentUser } from './accounts/current-user.ts';
 import { accountRoutes } from './accounts/routes.ts';
+import { API_PREFIX, apiRoutes, apiStreamRoutes } from './api/routes.ts';
+import { botRoutes } from './bots/routes.ts';
 import { settingsRoutes } from './accounts/settings-routes.ts';
 import { sessionMiddleware } from './accounts/sessions.ts';
 import { streamSignIn } from './accounts/stream-session.ts';
@@ -65,6 +67,8 @@ export function createApp(deps: AppDeps): express.Express {
     files: { store: deps.fileStore, maxFileBytes: config.maxUploadBytes },
   };
   const signedInStream = streamSignIn(db, deps.sessionStore, deps.sessionSecret);
+  const api = { db, live: deps.live, posting: discussion.posting, logger, files: discussion.files };
+  app.use(API_PREFIX, apiStreamRoutes(api));
   app.use(discussionStreamRoutes(discussion, signedInStream));
   app.use(personalStreamRoutes(deps.live, signedInStream));
 
@@ -81,6 +85,9 @@ export function createApp(deps: AppDeps): express.Express {
   }
   app.use('/static', express.static(staticDir, { maxAge: config.production ? '1h' : 0 }));
   app.use(installRoutes(config.production));
+
+  // The API signs in with tokens only: ahead of the session and CSRF middleware, it never reads a cookie.
+  app.use(API_PREFIX, apiRoutes(api));
 
   // Over 64 KiB: 413 before anything else looks at the request.
   app.use(express.urlencoded({ extended: false, limit: '64kb' }));
@@ -102,6 +109,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(homeRoutes(db, deps.live));
   app.use(tabloRoutes(db, deps.live));
   app.use(invitationRoutes(db, deps.live));
+  app.use(botRoutes(db, deps.live, { allowPrivateUrls: config.allowPrivateUrls }));
   app.use(discussionRoutes(discussion));
   app.use(searchRoutes(db));
   app.use(peopleRoutes(db));

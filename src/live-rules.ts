@@ -1,9 +1,11 @@
 import { sql } from 'kysely';
 import type { Database } from './db/database.ts';
 import { renderMessage } from './discussion/fragment.ts';
-import { findMessage } from './discussion/messages.ts';
+import { changeJson } from './discussion/message-json.ts';
+import { eventAt } from './discussion/messages.ts';
 import type { StreamOwner } from './live/broker.ts';
 import type { LiveRules } from './live/fanout.ts';
+import { liveTokenKeys } from './accounts/tokens.ts';
 import { memberIds } from './tablos/tablos.ts';
 import { renderPartial } from './web/views.ts';
 
@@ -22,9 +24,10 @@ export function liveRules(db: Database): LiveRules {
     },
 
     async loadChange({ tabloId, seq, messageId }) {
-      // The event's own seq, with its message's current fragment (it may show a later change too).
-      const message = await findMessage(db, messageId);
-      return message && message.tabloId === tabloId ? { tabloId, seq, html: renderMessage(message) } : undefined;
+      // The event's own seq, with its message's current state (it may show a later change too).
+      const event = await eventAt(db, tabloId, seq);
+      if (!event || event.message.id !== messageId) return undefined;
+      return { tabloId, seq, html: renderMessage(event.message), json: changeJson(seq, event.kind, event.message) };
     },
 
     async newestSeqs(tabloIds) {
@@ -33,9 +36,12 @@ export function liveRules(db: Database): LiveRules {
     },
 
     async revoked(owners) {
-      const sessionIds = [...new Set(owners.map((o) => o.sessionId))];
+      const sessionIds = [...new Set(owners.flatMap((o) => (o.sessionId === undefined ? [] : [o.sessionId])))];
       const { rows: live } = await sql<{ sid: string }>`
         SELECT sid FROM sessions WHERE sid = ANY(${sessionIds}::text[]) AND expire > now()`.execute(db);
+      // A program's stream holds a token: a revoked token is like an ended session.
+      const tokenKeys = [...new Set(owners.flatMap((o) => (o.tokenKey === undefined ? [] : [o.tokenKey])))];
+      const validTokens = new Set(await liveTokenKeys(db, tokenKeys));
       const signedIn = new Set(live.map((r) => r.sid));
       const memberships = owners.filter((o) => o.tabloId !== undefined);
       const { rows: members } = memberships.length
@@ -47,7 +53,8 @@ export function liveRules(db: Database): LiveRules {
       const isMember = new Set(members.map((m) => `${m.tablo_id}:${m.user_id}`));
       const revoked = new Map<StreamOwner, 'signed-out' | 'access-ended'>();
       for (const owner of owners) {
-        if (!signedIn.has(owner.sessionId)) revoked.set(owner, 'signed-out');
+        const holds = owner.tokenKey === undefined ? signedIn.has(owner.sessionId) : validTokens.has(owner.tokenKey);
+        if (!holds) revoked.set(owner, 'signed-out');
         else if (owner.tabloId !== undefined && !isMember.has(`${owner.tabloId}:${owner.userId}`)) revoked.set(owner, 'access-ended');
       }
       return revoked;

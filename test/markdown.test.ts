@@ -176,7 +176,7 @@ describe('the Markdown renderer against hostile bodies', () => {
       }
       assert.doesNotMatch(html, /\r/, 'no carriage return, which would end an SSE line');
       // Framed as an event, it is exactly one event: one blank line, at its end.
-      const frame = changeFrame(9, html).frame.toString();
+      const frame = changeFrame(9, html).frame('html')!.toString();
       assert.equal(frame.indexOf('\n\n'), frame.length - 2, `one event in ${JSON.stringify(frame)}`);
       for (const line of frame.slice(0, -2).split('\n').slice(1)) assert.match(line, /^data: /);
     });

@@ -251,7 +251,7 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x', options: AppOp
     deathNotice: () => deathNotice(servers.map((s, i) => [s, `the app server${instances > 1 ? ` ${i + 1}` : ''}`])),
     channel: async (name) => {
       const created = await owner.browser.post('/tablos', { title: name });
-      const tabloId = Number(/^\/tablos\/(\d+)$/.exec(created.location)?.[1]);
+      const tabloId = Number(/^\/tablos\/(\d+)(?:\/discussion)?$/.exec(created.location)?.[1]); // creating lands in its discussion
       if (created.status !== 303 || !tabloId) throw new Error(`creating a tablo failed: ${created.status}`);
       await owner.browser.get(`/tablos/${tabloId}`);
       for (const reader of readers) {

@@ -2,12 +2,14 @@ import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import type { Database } from '../db/database.ts';
 import { notFound, wantsFragment } from '../web/errors.ts';
+import { parseId } from '../web/ids.ts';
 import { renderPage, renderPartial } from '../web/views.ts';
 import { requireSignIn, signedInUser } from './current-user.ts';
 import { newPassword, personName } from './fields.ts';
 import { handleInput } from './handles.ts';
 import { sessionsOf } from './person-sessions.ts';
 import { renewSession } from './sessions.ts';
+import { createToken, revokeToken, tokenName, tokensOf } from './tokens.ts';
 import {
   changeName,
   changeOwnHandle,
@@ -101,6 +103,32 @@ export function settingsRoutes(db: Database, effects: SettingsEffects): Router {
     if (!ended) throw notFound();
     await sessionsAnswer(req, res, 1);
   });
+
+  router.get('/settings/tokens', async (req, res) => {
+    res.send(await tokensPage(req, res, { note: req.query.revoked === '1' ? 'The token is revoked.' : undefined }));
+  });
+
+  // The answer shows the new token this once (it is stored only as a hash): no redirect.
+  router.post('/settings/tokens', async (req, res) => {
+    const parsed = tokenName.safeParse(typeof req.body?.name === 'string' ? req.body.name : '');
+    if (!parsed.success) {
+      res.status(422).send(await tokensPage(req, res, { error: firstIssue(parsed.error), values: { name: String(req.body?.name ?? '') } }));
+      return;
+    }
+    const token = await createToken(db, signedInUser(res).id, parsed.data);
+    res.send(await tokensPage(req, res, { newToken: { name: parsed.data, value: token.value } }));
+  });
+
+  router.post('/settings/tokens/:tokenId/revoke', async (req, res) => {
+    const tokenId = parseId(req.params.tokenId);
+    if (tokenId === undefined || !(await revokeToken(db, effects, signedInUser(res).id, tokenId))) throw notFound();
+    res.redirect(303, '/settings/tokens?revoked=1');
+  });
+
+  async function tokensPage(req: Request, res: Response, form: { note?: string; error?: string; values?: Record<string, string>; newToken?: { name: string; value: string } }) {
+    const tokens = await tokensOf(db, signedInUser(res).id);
+    return renderPage(req, res, 'tokens', { pageTitle: 'API tokens', tokens, ...form });
+  }
 
   function settingsPage(req: Request, res: Response, form: { note?: string; errors?: Errors; values?: Record<string, string> }): string {
     return renderPage(req, res, 'settings', { pageTitle: 'Settings', note: form.note, errors: form.errors ?? {}, values: form.values ?? {} });

@@ -6,7 +6,7 @@ import { deleteSessions } from './person-sessions.ts';
 import { changeHandle, renamePerson } from './users.ts';
 
 /** What the settings change outside the database: streams that end, member lists that re-read. */
-export type SettingsEffects = Pick<Live, 'sessionEnded' | 'tabloChanged'>;
+export type SettingsEffects = Pick<Live, 'sessionEnded' | 'tabloChanged' | 'revokeWith'>;
 
 /**
  * A new password, given the current one. Every other session of the person ends, and their open

@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Database } from '../db/database.ts';
-import { handleCandidates, suggestedHandle } from './handles.ts';
+import { handleCandidates, handleFrom, suggestedHandle } from './handles.ts';
 
 export type CurrentUser = { id: number; name: string; email: string; handle: string };
 
@@ -29,6 +30,7 @@ export async function findUserByEmail(db: Database, email: string) {
     .selectFrom('users')
     .select(['id', 'name', 'email', 'password_hash'])
     .where((eb) => eb(eb.fn('lower', ['email']), '=', normalizeEmail(email)))
+    .where('bot', '=', false)
     .executeTakeFirst();
 }
 
@@ -63,8 +65,35 @@ export async function createUser(
   }
 }
 
+/**
+ * A bot's account: a name, the handle asked for (undefined when someone has it) or one made from
+ * the name. It has no email anyone can type and no password: it never signs in with a browser,
+ * only with API tokens.
+ */
+export async function createBotAccount(
+  db: Pick<Database, 'selectFrom' | 'insertInto'>,
+  bot: { name: string; handle: string | undefined },
+): Promise<CurrentUser | undefined> {
+  const suggestion = handleFrom(bot.name) ?? 'bot';
+  for (let attempt = 1; ; attempt++) {
+    const handle = bot.handle ?? (await firstFreeHandle(db, suggestion));
+    try {
+      return await db
+        .insertInto('users')
+        // A `.invalid` address (RFC 2606) reaches no one; '!' is no hash any password verifies against.
+        .values({ email: `bot-${randomUUID()}@bots.invalid`, name: bot.name, handle, password_hash: '!', bot: true })
+        .returning(CURRENT_USER_COLUMNS)
+        .executeTakeFirstOrThrow();
+    } catch (error) {
+      if (uniqueViolation(error) !== 'users_handle_key') throw error;
+      if (bot.handle !== undefined) return undefined;
+      if (attempt >= MAX_HANDLE_ATTEMPTS) throw error;
+    }
+  }
+}
+
 /** The first of `ada`, `ada2`, `ada3`… that nobody has (whatever the case). */
-async function firstFreeHandle(db: Database, suggestion: string): Promise<string> {
+async function firstFreeHandle(db: Pick<Database, 'selectFrom'>, suggestion: string): Promise<string> {
   const candidates = handleCandidates(suggestion);
   for (;;) {
     const batch = Array.from({ length: CANDIDATES_PER_LOOKUP }, () => candidates.next().value as string);

@@ -10,6 +10,8 @@ export interface UsersTable {
   handle: string;
   password_hash: string;
   created_at: CreatedAt;
+  /** A bot account: no password anyone knows, signs in with API tokens only. */
+  bot: Generated<boolean>;
 }
 
 export interface SessionsTable {
@@ -158,6 +160,26 @@ export interface VapidKeysTable {
   id: Generated<number>;
   public_key: string;
   private_key: string;
+}
+
+/** A personal or bot API token, kept only as its SHA-256. */
+export interface ApiTokensTable {
+  id: Generated<number>;
+  user_id: number;
+  name: string;
+  token_hash: Buffer;
+  created_at: CreatedAt;
+  last_used_at: Date | null;
+}
+
+/** A bot account of a tablo (its user row has `bot`). */
+export interface BotsTable {
+  user_id: number;
+  tablo_id: number;
+  created_by: number;
+  webhook_url: string | null;
+  /** `whsec_…`: signs webhook deliveries (Standard Webhooks). */
+  webhook_secret: string | null;
   created_at: CreatedAt;
 }
 
@@ -177,6 +199,8 @@ export interface Tables {
   outbox: OutboxTable;
   push_subscriptions: PushSubscriptionsTable;
   vapid_keys: VapidKeysTable;
+  api_tokens: ApiTokensTable;
+  bots: BotsTable;
 }
 
 export type User = Selectable<UsersTable>;

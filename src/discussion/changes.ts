@@ -1,9 +1,10 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Database } from '../db/database.ts';
+import type { EventKind } from '../db/schema.ts';
 import type { Mentions } from './mentions.ts';
 
-/** The events a change took in its tablo's log: each changed message and its new seq, in seq order. */
-export type Logged = { id: number; seq: number }[];
+/** The events a change took in its tablo's log: each changed message, its new seq and the kind of change, in seq order. */
+export type Logged = { id: number; seq: number; kind: EventKind }[];
 
 export type ChangeOutcome = Logged | 'not-found' | 'forbidden';
 
@@ -88,7 +89,7 @@ async function changeWithReplies(
     if (!change.allowed(target.author_id)) return 'forbidden';
     const notify = change.announce ?? sql``;
     const counted = change.announce ? sql`, (SELECT count(*) FROM notified) AS notices` : sql``;
-    const { rows } = await sql<{ id: number; seq: number }>`
+    const { rows } = await sql<{ id: number; seq: number; kind: EventKind }>`
       WITH affected AS (
         SELECT id, row_number() OVER (ORDER BY id <> ${messageId}, id) AS n
         FROM messages
@@ -110,10 +111,10 @@ async function changeWithReplies(
       ), inserted AS (
         INSERT INTO tablo_events (tablo_id, seq, message_id, kind)
         SELECT tablo_id, seq, id, CASE WHEN id = ${messageId} THEN ${change.kind}::text ELSE 'quoted' END FROM changed
-        RETURNING message_id AS id, tablo_id, seq
+        RETURNING message_id AS id, tablo_id, seq, kind
       )${change.alsoDo}${notify}
-      SELECT id, seq${counted} FROM inserted ORDER BY seq`.execute(trx);
-    return rows.map((r) => ({ id: r.id, seq: r.seq }));
+      SELECT id, seq, kind${counted} FROM inserted ORDER BY seq`.execute(trx);
+    return rows.map((r) => ({ id: r.id, seq: r.seq, kind: r.kind }));
   });
 }
 
@@ -130,7 +131,7 @@ export async function storeReactionToggle(
   const { tabloId, messageId, userId, emoji } = input;
   const notify = announce ?? sql``;
   const counted = announce ? sql`, (SELECT count(*) FROM notified) AS notices` : sql``;
-  const { rows } = await sql<{ id: number; seq: number }>`
+  const { rows } = await sql<{ id: number; seq: number; kind: EventKind }>`
     WITH present AS (
       SELECT id FROM messages WHERE id = ${messageId} AND tablo_id = ${tabloId} AND deleted_at IS NULL
     ), numbered AS (
@@ -153,8 +154,8 @@ export async function storeReactionToggle(
     ), inserted AS (
       INSERT INTO tablo_events (tablo_id, seq, message_id, kind)
       SELECT tablo_id, seq, id, 'reacted' FROM changed
-      RETURNING message_id AS id, tablo_id, seq
+      RETURNING message_id AS id, tablo_id, seq, kind
     )${notify}
-    SELECT id, seq${counted} FROM inserted`.execute(db);
-  return rows.length ? rows.map((r) => ({ id: r.id, seq: r.seq })) : undefined;
+    SELECT id, seq, kind${counted} FROM inserted`.execute(db);
+  return rows.length ? rows.map((r) => ({ id: r.id, seq: r.seq, kind: r.kind })) : undefined;
 }

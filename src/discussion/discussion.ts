@@ -1,9 +1,10 @@
 import type { Database } from '../db/database.ts';
 import type { Live } from '../live/live.ts';
-import { changeFrame, type LiveEvent } from '../live/sse.ts';
+import { LiveEvent } from '../live/sse.ts';
 import { type ChangeOutcome, type Logged, storeDeletion, storeEdit, storeReactionToggle } from './changes.ts';
 import { renderMessage } from './fragment.ts';
 import { findMentions } from './mentions.ts';
+import { changeJson } from './message-json.ts';
 import { eventsAfter, findMessage, findMessages, type Message, type NewAttachment, storeMessage } from './messages.ts';
 
 // The domain verbs of a discussion. Each stores its change (numbered in the tablo's log,
@@ -38,7 +39,8 @@ export async function postMessage(
   if (stored.created) {
     live.metrics.messagesPosted.inc();
     // The poster's answer goes out first; the fan-out to a large room follows right after.
-    setImmediate(() => live.changed({ tabloId: message.tabloId, seq: message.seq, html }));
+    const json = changeJson(message.seq, 'created', message);
+    setImmediate(() => live.changed({ tabloId: message.tabloId, seq: message.seq, html, json }));
   }
   return { message, html, created: stored.created };
 }
@@ -115,20 +117,26 @@ function publish(live: Live, messages: Map<number, Message>, fragments: Map<numb
   for (const event of logged) {
     const message = messages.get(event.id);
     const html = fragments.get(event.id);
-    if (message && html !== undefined) live.changed({ tabloId: message.tabloId, seq: event.seq, html });
+    if (message && html !== undefined) {
+      live.changed({ tabloId: message.tabloId, seq: event.seq, html, json: changeJson(event.seq, event.kind, message) });
+    }
   }
 }
 
 /**
  * Backfill for a stream: the log's events after a seq, framed as the live ones are, each with the
- * changed message's current fragment (rendered once per message per batch).
+ * changed message in its current state — its fragment rendered once per message per batch, or
+ * its JSON, whichever the stream asks for.
  */
 export async function framedEventsAfter(db: Database, tabloId: number, afterSeq: number, limit: number): Promise<LiveEvent[]> {
   const events = await eventsAfter(db, tabloId, afterSeq, limit);
   const fragments = new Map<number, string>();
-  return events.map(({ seq, message }) => {
+  const fragmentOf = (message: Message) => {
     let html = fragments.get(message.id);
     if (html === undefined) fragments.set(message.id, (html = renderMessage(message)));
-    return changeFrame(seq, html);
-  });
+    return html;
+  };
+  return events.map(
+    ({ seq, kind, message }) => new LiveEvent(seq, { html: () => fragmentOf(message), json: () => changeJson(seq, kind, message) }),
+  );
 }

@@ -1,5 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Database } from '../db/database.ts';
+import type { EventKind } from '../db/schema.ts';
 import { queuePushSql } from '../notify/queue.ts';
 import type { Mentions } from './mentions.ts';
 
@@ -41,6 +42,7 @@ export type Message = {
   version: number;
   authorId: number;
   authorName: string;
+  authorHandle: string;
   body: string;
   createdAt: Date;
   editedAt: Date | null;
@@ -84,7 +86,7 @@ export async function storeMessage(
   const notify = announce ?? sql``;
   const counted = announce ? sql`, (SELECT count(*) FROM notified) AS notices` : sql``;
   try {
-    const { rows } = await sql<{ id: number; seq: number; created_at: Date; name: string; attachment_id?: number }>`
+    const { rows } = await sql<{ id: number; seq: number; created_at: Date; name: string; handle: string; attachment_id?: number }>`
       WITH numbered AS (
         UPDATE tablos SET last_seq = last_seq + 1, last_activity_at = now()
         WHERE id = ${input.tabloId}
@@ -102,7 +104,7 @@ export async function storeMessage(
         INSERT INTO tablo_events (tablo_id, seq, message_id, kind)
         SELECT tablo_id, seq, id, 'created' FROM inserted
       )${attachment ? attachedCte(attachment) : sql``}${queuePushSql(input.authorId)}${notify}
-      SELECT inserted.id, inserted.seq, inserted.created_at, u.name${attachment ? sql`, (SELECT id FROM attached) AS attachment_id` : sql``}${counted}
+      SELECT inserted.id, inserted.seq, inserted.created_at, u.name, u.handle${attachment ? sql`, (SELECT id FROM attached) AS attachment_id` : sql``}${counted}
       FROM inserted JOIN users u ON u.id = ${input.authorId}`.execute(db);
     const row = rows[0];
     if (!row) throw new Error(`tablo ${input.tabloId} does not exist`);
@@ -113,6 +115,7 @@ export async function storeMessage(
       version: 1,
       authorId: input.authorId,
       authorName: row.name,
+      authorHandle: row.handle,
       body: input.body,
       createdAt: row.created_at,
       editedAt: null,
@@ -168,16 +171,16 @@ export async function eventsAfter(
   tabloId: number,
   afterSeq: number,
   limit: number,
-): Promise<{ seq: number; message: Message }[]> {
+): Promise<{ seq: number; kind: EventKind; message: Message }[]> {
   const rows = await messagesQuery(db)
     .innerJoin('tablo_events as e', 'e.message_id', 'm.id')
-    .select('e.seq as event_seq')
+    .select(['e.seq as event_seq', 'e.kind'])
     .where('e.tablo_id', '=', tabloId)
     .where('e.seq', '>', afterSeq)
     .orderBy('e.seq')
     .limit(limit)
     .execute();
-  return rows.map((row) => ({ seq: row.event_seq, message: toMessage(row) }));
+  return rows.map((row) => ({ seq: row.event_seq, kind: row.kind, message: toMessage(row) }));
 }
 
 /** Up to `limit` messages before a seq (or the newest ones), oldest first. */
@@ -249,6 +252,7 @@ function messagesQuery(db: Database) {
       'm.version',
       'm.author_id',
       'u.name',
+      'u.handle',
       'm.body',
       'm.created_at',
       'm.edited_at',
@@ -290,6 +294,7 @@ type MessageRow = {
   version: number;
   author_id: number;
   name: string;
+  handle: string;
   body: string;
   created_at: Date;
   edited_at: Date | null;
@@ -312,6 +317,7 @@ function toMessage(row: MessageRow): Message {
     version: row.version,
     authorId: row.author_id,
     authorName: row.name,
+    authorHandle: row.handle,
     body: row.body,
     createdAt: row.created_at,
     editedAt: row.edited_at,
@@ -330,4 +336,34 @@ function toMessage(row: MessageRow): Message {
     mentionsAll: row.mentions_all,
     attachments: row.attachments,
   };
+}
+
+/** The event at a seq of a tablo's log: its kind, and the message it changed as it is now (one query). */
+export async function eventAt(db: Database, tabloId: number, seq: number): Promise<{ kind: EventKind; message: Message } | undefined> {
+  const row = await messagesQuery(db)
+    .innerJoin('tablo_events as e', 'e.message_id', 'm.id')
+    .select('e.kind')
+    .where('e.tablo_id', '=', tabloId)
+    .where('e.seq', '=', seq)
+    .executeTakeFirst();
+  return row && { kind: row.kind, message: toMessage(row) };
+}
+
+/**
+ * A page of messages for programs (the API), deleted ones left out, oldest first: those after a
+ * seq, those before one, or the newest.
+ */
+export async function messagesPage(
+  db: Database,
+  tabloId: number,
+  page: { after?: number; before?: number; limit: number },
+): Promise<Message[]> {
+  let query = messagesQuery(db).where('m.tablo_id', '=', tabloId).where('m.deleted_at', 'is', null);
+  if (page.after !== undefined) {
+    const rows = await query.where('m.seq', '>', page.after).orderBy('m.seq').limit(page.limit).execute();
+    return rows.map(toMessage);
+  }
+  if (page.before !== undefined) query = query.where('m.seq', '<', page.before);
+  const rows = await query.orderBy('m.seq', 'desc').limit(page.limit).execute();
+  return rows.reverse().map(toMessage);
 }

@@ -16,7 +16,8 @@ import { renderMessage } from './fragment.ts';
 import { attachFiles, discardUnreferenced, type IncomingFile } from '../files/files.ts';
 import type { FileStore } from '../files/store.ts';
 import { receiveUpload } from '../files/upload.ts';
-import { findMessage, MAX_BODY_CHARACTERS, MAX_CLIENT_TOKEN_LENGTH, type Message, messagesBefore, messagesFrom, PAGE_SIZE } from './messages.ts';
+import { readBody } from './drafts.ts';
+import { findMessage, MAX_CLIENT_TOKEN_LENGTH, type Message, messagesBefore, messagesFrom, PAGE_SIZE } from './messages.ts';
 import { lastReadSeq, markRead, type ReadTracker } from './read-state.ts';
 
 export type DiscussionDeps = {
@@ -390,24 +391,6 @@ function readDraft(form: Record<string, unknown> | undefined, options: { caption
     return { error: 'The message you are replying to is not in this discussion.', raw: read.raw };
   }
   return { body: read.body, clientToken: token || undefined, replyTo };
-}
-
-/** A message body, as posted or edited: 1–5000 characters after trimming, no control characters. */
-function readBody(field: unknown): { body: string; raw: string } | { error: string; raw: string } {
-  const raw = typeof field === 'string' ? field : '';
-  // Browsers send textarea line breaks as CRLF; a bare CR would also end an SSE line.
-  const body = raw.replace(/\r\n?/g, '\n').trim();
-  const characters = [...body].length;
-  if (characters === 0) return { error: 'Write something before sending.', raw };
-  if (characters > MAX_BODY_CHARACTERS) {
-    return { error: `Messages can be at most 5,000 characters; this one has ${characters.toLocaleString('en')}.`, raw };
-  }
-  // Tabs and line breaks are text; other control characters (NUL above all, which PostgreSQL
-  // cannot store) are not.
-  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(body)) {
-    return { error: 'This message contains characters that cannot be sent.', raw };
-  }
-  return { body, raw };
 }
 
 const MAX_EMOJI_CHARACTERS = 16;

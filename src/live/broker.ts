@@ -3,15 +3,27 @@ import type { LiveEvent } from './sse.ts';
 
 /**
  * Whose stream this is; `tabloId` is set for a discussion stream, unset for a person's own stream.
- * `sessionId` never leaves this process: logs, metrics and bus payloads name a session by its
- * `sessionKey` (a hash). `hidden`: a discussion stream of a tab its reader cannot see (the page
- * says so when it connects, and reconnects when that changes): it carries everything, but its
- * reader is not present and reads nothing.
+ * A browser's stream holds a session: `sessionId` never leaves this process (logs, metrics and bus
+ * payloads name a session by its `sessionKey`, a hash). A program's stream (the API's) holds an
+ * API token instead, named by its `tokenKey`. `hidden`: a discussion stream of a tab its reader
+ * cannot see (the page says so when it connects, and reconnects when that changes): it carries
+ * everything, but its reader is not present and reads nothing.
  */
-export type StreamOwner = { userId: number; sessionId: string; sessionKey: string; tabloId?: number; hidden?: boolean };
+export type StreamOwner = SessionStreamOwner | TokenStreamOwner;
+export type SessionStreamOwner = {
+  userId: number;
+  tabloId?: number;
+  sessionId: string;
+  sessionKey: string;
+  tokenKey?: undefined;
+  hidden?: boolean;
+};
+export type TokenStreamOwner = { userId: number; tabloId: number; tokenKey: string; sessionId?: undefined; sessionKey?: undefined; hidden?: undefined };
 
 export interface Subscriber {
   readonly owner: StreamOwner;
+  /** A program's stream (the API's): change events only, and nobody "here" on the discussion. */
+  readonly forPrograms?: boolean;
   /** A change event of the tablo's log. Called synchronously by publish: must not wait, must not throw. */
   deliver(event: LiveEvent): void;
   /** A named event for this person (unread, members, presence…). Same rules as deliver. */
@@ -63,7 +75,8 @@ export class Broker {
     const { tabloId, userId } = subscriber.owner;
     addTo(this.people, userId, subscriber);
     this.total++;
-    const seen = tabloId !== undefined && !subscriber.owner.hidden;
+    // A hidden tab and a program are not "here".
+    const seen = tabloId !== undefined && !subscriber.owner.hidden && !subscriber.forPrograms;
     if (tabloId !== undefined) {
       addTo(this.topics, tabloId, subscriber);
       this.discussions++;

@@ -2,16 +2,16 @@ import type { Logger } from 'pino';
 import type { Broker, ReadPosition, StreamOwner } from './broker.ts';
 import type { CloseReason, TabloChange } from './events.ts';
 import type { RealtimeMetrics } from './metrics.ts';
-import { changeFrame, namedFrame } from './sse.ts';
+import { changeEvent, type JsonChange, namedFrame } from './sse.ts';
 
 /**
- * Which open streams to close: a session's (named by its key, a hash), a member's (in one tablo
- * or all), or a tablo's.
+ * Which open streams to close: a session's (named by its key, a hash), an API token's (by its
+ * key), a member's (in one tablo or all), or a tablo's.
  */
-export type StreamScope = { sessionKey: string } | { userId: number; tabloId?: number } | { tabloId: number };
+export type StreamScope = { sessionKey: string } | { tokenKey: string } | { userId: number; tabloId?: number } | { tabloId: number };
 
-/** A change event of a tablo's log, rendered once. */
-export type ChangeEvent = { tabloId: number; seq: number; html: string };
+/** A change event of a tablo's log, rendered once in each format: the HTML fragment and the API's JSON. */
+export type ChangeEvent = { tabloId: number; seq: number; html: string; json: JsonChange };
 
 /**
  * What the engine asks of the features, given once when it is built: it knows nothing of tablos'
@@ -29,7 +29,7 @@ export interface LiveRules {
   loadChange(event: { tabloId: number; seq: number; messageId: number }): Promise<ChangeEvent | undefined>;
   /** The newest seq of each of these tablos' logs. */
   newestSeqs(tabloIds: number[]): Promise<Map<number, number>>;
-  /** Of these stream owners, those that may no longer stream, and why. */
+  /** Of these stream owners, those that may no longer stream, and why (a revoked token is `signed-out`). */
   revoked(owners: StreamOwner[]): Promise<Map<StreamOwner, 'signed-out' | 'access-ended'>>;
 }
 
@@ -58,7 +58,7 @@ export class LocalFanout {
 
   change(event: ChangeEvent): void {
     const started = performance.now();
-    this.broker.publish(event.tabloId, changeFrame(event.seq, event.html));
+    this.broker.publish(event.tabloId, changeEvent(event.seq, { html: () => event.html, json: () => event.json }));
     // Publishing writes to every live stream before it returns: this is publish-to-write for all.
     this.metrics.publishToWrite.observe((performance.now() - started) / 1000);
     const activity = namedFrame('activity', JSON.stringify({ tablo: event.tabloId, seq: event.seq }));
@@ -141,6 +141,7 @@ export class LocalFanout {
 
 export function matchesScope(scope: StreamScope, owner: StreamOwner): boolean {
   if ('sessionKey' in scope) return owner.sessionKey === scope.sessionKey;
+  if ('tokenKey' in scope) return owner.tokenKey === scope.tokenKey;
   if ('userId' in scope) return owner.userId === scope.userId && (scope.tabloId === undefined || owner.tabloId === scope.tabloId);
   return owner.tabloId === scope.tabloId;
 }

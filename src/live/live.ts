@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Database } from '../db/database.ts';
 import type { Tables } from '../db/schema.ts';
-import { Broker, type ReadPosition, type StreamOwner } from './broker.ts';
+import { Broker, type ReadPosition, type SessionStreamOwner, type StreamOwner, type TokenStreamOwner } from './broker.ts';
 import type { RealtimeBus } from './bus.ts';
 import type { CloseReason, TabloChange } from './events.ts';
 import { type ChangeEvent, type LiveRules, LocalFanout, type StreamScope } from './fanout.ts';
@@ -13,6 +13,7 @@ import { MemoryBus } from './memory-bus.ts';
 import { createRealtimeMetrics, type RealtimeMetrics } from './metrics.ts';
 import { PostgresBus } from './postgres-bus.ts';
 import { PresenceStore } from './presence-store.ts';
+import type { StreamFormat } from './sse.ts';
 import { DiscussionStream, EventStream, type MessageSource, responseSink, type StreamHooks } from './stream.ts';
 
 export type LiveOptions = {
@@ -39,8 +40,13 @@ export function sessionKey(sessionId: string): string {
   return createHash('sha256').update(sessionId).digest('hex').slice(0, 16);
 }
 
-export function streamOwner(userId: number, sessionId: string, tabloId?: number, visibility?: { hidden: boolean }): StreamOwner {
+export function streamOwner(userId: number, sessionId: string, tabloId?: number, visibility?: { hidden: boolean }): SessionStreamOwner {
   return { userId, sessionId, sessionKey: sessionKey(sessionId), tabloId, ...(visibility?.hidden ? { hidden: true } : {}) };
+}
+
+/** A program's stream of a tablo, held by an API token (named by its key). */
+export function tokenStreamOwner(userId: number, tokenKey: string, tabloId: number): TokenStreamOwner {
+  return { userId, tokenKey, tabloId };
 }
 
 /** Why a stream that never started did not, as the status it answers. */
@@ -171,15 +177,19 @@ export class Live {
   async openDiscussionStream(
     req: Request,
     res: Response,
-    stream: { owner: StreamOwner; cursor: number; source: MessageSource; lastRead: StreamHooks['lastRead'] },
+    stream: { owner: StreamOwner; cursor: number; source: MessageSource; lastRead?: StreamHooks['lastRead']; format?: StreamFormat },
   ): Promise<void> {
-    if (this.overCap(res, stream.owner)) return;
-    const opened = new DiscussionStream(stream.owner, responseSink(res), stream.source, { ...this.observer, lastRead: stream.lastRead });
+    const format = stream.format ?? 'html';
+    if (this.overCap(res, stream.owner, format)) return;
+    const hooks = { ...this.observer, lastRead: stream.lastRead };
+    const opened = new DiscussionStream(stream.owner, responseSink(res), stream.source, hooks, format);
     req.on('close', () => opened.close('client'));
     await this.beforeSubscribe?.(stream.owner);
     await opened.open(this.broker, stream.cursor);
-    this.answerUnstarted(res, opened);
-    if (!opened.closedAs) this.options.logger.info({ stream: 'discussion', ...loggable(stream.owner), cursor: stream.cursor }, 'stream opened');
+    this.answerUnstarted(res, opened, format);
+    if (!opened.closedAs) {
+      this.options.logger.info({ stream: format === 'json' ? 'api' : 'discussion', ...loggable(stream.owner), cursor: stream.cursor }, 'stream opened');
+    }
   }
 
   /** A person's own stream, for pages other than a discussion: named events about their tablos. */
@@ -211,19 +221,21 @@ export class Live {
     }
   }
 
-  private overCap(res: Response, owner: StreamOwner): boolean {
+  private overCap(res: Response, owner: StreamOwner, format: StreamFormat = 'html'): boolean {
     const cap = this.options.maxStreamsPerUser;
     if (cap === 0 || this.broker.streamsOf(owner.userId) < cap) return false;
-    res.status(429).set('Retry-After', '30').type('text/plain').send('Too many open streams: close some tabs');
+    res.status(429).set('Retry-After', '30');
+    answerText(res, format, 'Too many open streams: close some');
     return true;
   }
 
-  private answerUnstarted(res: Response, stream: EventStream): void {
+  private answerUnstarted(res: Response, stream: EventStream, format: StreamFormat): void {
     const reason = stream.closedAs;
     if (!reason || res.headersSent || res.destroyed) return;
     const answer = UNSTARTED_STATUS[reason] ?? { status: 503, text: 'Try again' };
     if (answer.status === 503) res.set('Retry-After', '5');
-    res.status(answer.status).type('text/plain').send(answer.text);
+    res.status(answer.status);
+    answerText(res, format, format === 'json' && reason === 'signed-out' ? 'This token is not valid' : answer.text);
   }
 
   /** Metrics and logs for every stream's life. */
@@ -244,5 +256,16 @@ export class Live {
 
 /** What a log line may say of a stream's owner: never the session id. */
 function loggable(owner: StreamOwner) {
-  return { userId: owner.userId, tabloId: owner.tabloId, session: owner.sessionKey, ...(owner.hidden ? { hidden: true } : {}) };
+  return {
+    userId: owner.userId,
+    tabloId: owner.tabloId,
+    ...(owner.tokenKey ? { token: owner.tokenKey } : { session: owner.sessionKey }),
+    ...(owner.hidden ? { hidden: true } : {}),
+  };
+}
+
+/** A stream's refusal: a line of text for pages, `{"error"}` for programs. */
+function answerText(res: Response, format: StreamFormat, text: string): void {
+  if (format === 'json') res.json({ error: text });
+  else res.type('text/plain').send(text);
 }

@@ -11,6 +11,7 @@ export const CHANNEL = 'tablo_events';
 const id = z.number().int().positive();
 const scope = z.union([
   z.object({ sessionKey: z.string().min(1).max(64) }),
+  z.object({ tokenKey: z.string().min(1).max(64) }),
   z.object({ userId: id, tabloId: id.optional() }),
   z.object({ tabloId: id }),
 ]);

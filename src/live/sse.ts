@@ -2,12 +2,43 @@ import type { NamedEvent } from './events.ts';
 
 /** Server-Sent Events framing. Each frame is built once and the same bytes go to every reader. */
 
-/** A change event of a tablo's log: its seq, and its frame. */
-export type LiveEvent = { seq: number; frame: Buffer };
+/** How a stream renders change events: HTML fragments for pages, JSON for programs (the API). */
+export type StreamFormat = 'html' | 'json';
+
+/** A change in JSON: the event's name (`message.created`…) and its one-line data. */
+export type JsonChange = { type: string; data: string };
+
+/**
+ * A change event of a tablo's log: its seq, and its frame in each format. Each frame is built
+ * once, when a stream of that format first asks, and the same bytes go to every such stream.
+ */
+export class LiveEvent {
+  private readonly frames: Partial<Record<StreamFormat, Buffer>> = {};
+
+  constructor(
+    readonly seq: number,
+    private readonly render: { html: () => string; json?: () => JsonChange },
+  ) {}
+
+  /** The frame for a stream of this format; undefined when the change has no such rendering. */
+  frame(format: StreamFormat): Buffer | undefined {
+    const built = this.frames[format];
+    if (built) return built;
+    if (format === 'html') return (this.frames.html = Buffer.from(`id: ${this.seq}\n${dataLines(this.render.html())}\n\n`));
+    const json = this.render.json?.();
+    if (!json) return undefined;
+    return (this.frames.json = Buffer.from(`id: ${this.seq}\nevent: ${json.type}\n${dataLines(json.data)}\n\n`));
+  }
+}
+
+/** A change event with both renderings (computed lazily: see LiveEvent). */
+export function changeEvent(seq: number, render: { html: () => string; json: () => JsonChange }): LiveEvent {
+  return new LiveEvent(seq, render);
+}
 
 /** A default-type event (no `event:` line, so htmx swaps it) with the change's seq as its id. */
 export function changeFrame(seq: number, html: string): LiveEvent {
-  return { seq, frame: Buffer.from(`id: ${seq}\n${dataLines(html)}\n\n`) };
+  return new LiveEvent(seq, { html: () => html });
 }
 
 /** A named event: htmx turns it into a DOM event and swaps nothing. */

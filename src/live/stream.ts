@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Broker, StreamOwner, Subscriber } from './broker.ts';
 import type { CloseReason } from './events.ts';
-import { KEEP_ALIVE, type LiveEvent, namedFrame, OPENING } from './sse.ts';
+import { KEEP_ALIVE, type LiveEvent, namedFrame, OPENING, type StreamFormat } from './sse.ts';
 
 /** More than this many messages to replay: the client reloads instead (`event: resync`). */
 export const MAX_REPLAY = 500;
@@ -177,8 +177,19 @@ export class DiscussionStream extends EventStream {
     res: StreamSink,
     private readonly source: MessageSource,
     hooks: StreamHooks = {},
+    /** `json`: a program's stream (the API's), which carries change events only, as JSON. */
+    private readonly format: StreamFormat = 'html',
   ) {
     super(owner, res, hooks);
+  }
+
+  get forPrograms(): boolean {
+    return this.format === 'json';
+  }
+
+  /** Named events (presence, unread…) are for pages: a program's stream gets change events only. */
+  override notify(frame: string): void {
+    if (!this.forPrograms) super.notify(frame);
   }
 
   /**
@@ -252,7 +263,8 @@ export class DiscussionStream extends EventStream {
    * hidden tab's reader has been shown nothing.
    */
   takeReadPosition(): number | undefined {
-    if (this.owner.hidden || this.lastWritten <= this.readTaken) return undefined;
+    // What a program was sent, or a hidden tab shown, is not what a person has read.
+    if (this.forPrograms || this.owner.hidden || this.lastWritten <= this.readTaken) return undefined;
     this.readTaken = this.lastWritten;
     return this.readTaken;
   }
@@ -306,8 +318,10 @@ export class DiscussionStream extends EventStream {
   private async writeCatchingUp(message: LiveEvent): Promise<boolean> {
     if (this.closed) return false;
     if (message.seq <= this.lastSent) return true;
+    const frame = this.frameOf(message);
+    if (!frame) return false;
     this.lastSent = this.lastWritten = message.seq;
-    this.res.write(message.frame);
+    this.res.write(frame);
     this.hooks.written?.(this.owner, message);
     if (this.res.writableLength > BACKFILL_HIGH_WATER) await this.drained();
     return !this.closed;
@@ -338,8 +352,17 @@ export class DiscussionStream extends EventStream {
 
   private write(message: LiveEvent): void {
     if (this.closed) return;
+    const frame = this.frameOf(message);
+    if (!frame) return;
     this.lastSent = this.lastWritten = message.seq;
-    this.send(message.frame);
+    this.send(frame);
     this.hooks.written?.(this.owner, message);
+  }
+
+  /** The event in this stream's format; a change without that rendering cannot be sent in order, so the stream ends. */
+  private frameOf(message: LiveEvent): Buffer | undefined {
+    const frame = message.frame(this.format);
+    if (!frame) this.close('error');
+    return frame;
   }
 }

@@ -181,7 +181,7 @@ export async function listMembers(db: Database, tabloId: number) {
   return db
     .selectFrom('tablo_members as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
-    .select(['u.id', 'u.name', 'u.handle', 'u.email', 'm.role'])
+    .select(['u.id', 'u.name', 'u.handle', 'u.email', 'u.bot', 'm.role'])
     .where('m.tablo_id', '=', tabloId)
     .orderBy('m.role', 'desc') // 'owner' before 'member'
     .orderBy('u.name')
