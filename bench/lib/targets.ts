@@ -251,12 +251,17 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x', options: AppOp
     deathNotice: () => deathNotice(servers.map((s, i) => [s, `the app server${instances > 1 ? ` ${i + 1}` : ''}`])),
     channel: async (name) => {
       const created = await owner.browser.post('/tablos', { title: name });
-      const tabloId = Number(/^\/tablos\/(\d+)$/.exec(created.location)?.[1]);
+      const tabloId = Number(/^\/tablos\/(\d+)(?:\/discussion)?$/.exec(created.location)?.[1]); // lands in its discussion
       if (created.status !== 303 || !tabloId) throw new Error(`creating a tablo failed: ${created.status}`);
       await owner.browser.get(`/tablos/${tabloId}`);
       for (const reader of readers) {
         const added = await owner.browser.post(`/tablos/${tabloId}/members`, { email: reader.email });
-        if (added.status !== 303) throw new Error(`adding a member failed: ${added.status} ${added.html.slice(0, 200)}`);
+        if (added.status !== 303) throw new Error(`inviting a member failed: ${added.status} ${added.html.slice(0, 200)}`);
+        // Adding someone is an invitation: they accept it from their list.
+        const list = await reader.browser.get('/tablos');
+        const invitation = new RegExp(`action="/invitations/(\\d+)/accept"`).exec(list.html)?.[1];
+        const accepted = invitation ? await reader.browser.post(`/invitations/${invitation}/accept`, {}) : undefined;
+        if (accepted?.status !== 303) throw new Error(`accepting the invitation failed: ${accepted?.status ?? 'no invitation listed'}`);
       }
       await owner.browser.get(`/tablos/${tabloId}/discussion`);
       const token = randomBytes(4).toString('hex');
