@@ -208,6 +208,8 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x', options: AppOp
             REALTIME_BUS: kind === 'app' ? 'memory' : 'postgres',
             // A benchmark posts far faster than a person may.
             POST_RATE_LIMIT: '0',
+            // Its readers are a handful of people, each with hundreds of streams open.
+            MAX_STREAMS_PER_USER: '0',
             ...(options.keepAliveMs === undefined ? {} : { STREAM_KEEPALIVE_MS: String(options.keepAliveMs) }),
           },
           portFrom: /Tablo is ready at http:\/\/[^:\s]+:(\d+)/,
