@@ -208,6 +208,8 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x', options: AppOp
             REALTIME_BUS: kind === 'app' ? 'memory' : 'postgres',
             // A benchmark posts far faster than a person may.
             POST_RATE_LIMIT: '0',
+            // Its readers are a handful of people, each with hundreds of streams open.
+            MAX_STREAMS_PER_USER: '0',
             ...(options.keepAliveMs === undefined ? {} : { STREAM_KEEPALIVE_MS: String(options.keepAliveMs) }),
           },
           portFrom: /Tablo is ready at http:\/\/[^:\s]+:(\d+)/,
@@ -256,7 +258,12 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x', options: AppOp
       await owner.browser.get(`/tablos/${tabloId}`);
       for (const reader of readers) {
         const added = await owner.browser.post(`/tablos/${tabloId}/members`, { email: reader.email });
-        if (added.status !== 303) throw new Error(`adding a member failed: ${added.status} ${added.html.slice(0, 200)}`);
+        if (added.status !== 303) throw new Error(`inviting a member failed: ${added.status} ${added.html.slice(0, 200)}`);
+        // Adding someone is an invitation: they accept it from their list.
+        const list = await reader.browser.get('/tablos');
+        const invitation = new RegExp(`action="/invitations/(\\d+)/accept"`).exec(list.html)?.[1];
+        const accepted = invitation ? await reader.browser.post(`/invitations/${invitation}/accept`, {}) : undefined;
+        if (accepted?.status !== 303) throw new Error(`accepting the invitation failed: ${accepted?.status ?? 'no invitation listed'}`);
       }
       await owner.browser.get(`/tablos/${tabloId}/discussion`);
       const token = randomBytes(4).toString('hex');

@@ -5,6 +5,7 @@ import { type ChangeOutcome, type Logged, storeDeletion, storeEdit, storeReactio
 import { renderMessage } from './fragment.ts';
 import { findMentions } from './mentions.ts';
 import { changeJson } from './message-json.ts';
+import { postQueueOf } from './post-queue.ts';
 import { eventsAfter, findMessage, findMessages, type Message, type NewAttachment, storeMessage } from './messages.ts';
 
 // The domain verbs of a discussion. Each stores its change (numbered in the tablo's log,
@@ -19,6 +20,8 @@ export type Posted = { message: Message; html: string; created: boolean };
  * A tablo's discussion receives a message. With a file attached, `settle` (which puts the file's
  * bytes in place) runs in the message's transaction, just before the one statement that numbers
  * and stores the message and its attachment row: the row is committed only with its bytes in place.
+ * Without a file, posts to one tablo that arrive while one is being stored are stored together in
+ * the next statement (group commit, see PostQueue); a file's post goes on its own.
  */
 export async function postMessage(
   db: Database,
@@ -32,7 +35,7 @@ export async function postMessage(
         await file.settle(trx);
         return storeMessage(trx, { ...input, mentions }, live.announceInserted, file.attachment);
       })
-    : await storeMessage(db, { ...input, mentions }, live.announceInserted);
+    : await postQueueOf(db).store({ ...input, mentions }, live.announceInserted);
   // A reply quotes its original as it is once the reply is committed: read it afresh.
   const message = stored.created && input.replyTo ? ((await findMessage(db, stored.message.id)) ?? stored.message) : stored.message;
   const html = renderMessage(message);

@@ -76,13 +76,23 @@ const QUOTED_CHARACTERS = 200;
  */
 export async function storeMessage(
   db: Database,
-  input: { tabloId: number; authorId: number; body: string; clientToken: string | undefined; replyTo?: number; mentions: Mentions },
+  input: NewMessage,
   announce?: RawBuilder<unknown>,
   attachment?: NewAttachment,
 ): Promise<{ message: Message; created: boolean }> {
   // A retry is usually a retry: answer it without touching the tablo row.
   const earlier = input.clientToken ? await findByClientToken(db, input) : undefined;
   if (earlier) return { message: earlier, created: false };
+  return insertMessage(db, input, announce, attachment);
+}
+
+/** storeMessage once the client_token is known to be new (or absent). */
+async function insertMessage(
+  db: Database,
+  input: NewMessage,
+  announce?: RawBuilder<unknown>,
+  attachment?: NewAttachment,
+): Promise<{ message: Message; created: boolean }> {
   const notify = announce ?? sql``;
   const counted = announce ? sql`, (SELECT count(*) FROM notified) AS notices` : sql``;
   try {
@@ -94,7 +104,7 @@ export async function storeMessage(
       ), inserted AS (
         INSERT INTO messages (tablo_id, seq, author_id, body, client_token, reply_to, mentions_all)
         SELECT id, last_seq, ${input.authorId}, ${input.body}, ${input.clientToken ?? null}, ${input.replyTo ?? null}, ${input.mentions.all} FROM numbered
-        RETURNING id, tablo_id, seq, created_at
+        RETURNING id, tablo_id, seq, created_at, author_id
       ), mentioned AS (
         INSERT INTO mentions (message_id, user_id, handle)
         SELECT inserted.id, mention.user_id, mention.handle
@@ -103,7 +113,7 @@ export async function storeMessage(
       ), logged AS (
         INSERT INTO tablo_events (tablo_id, seq, message_id, kind)
         SELECT tablo_id, seq, id, 'created' FROM inserted
-      )${attachment ? attachedCte(attachment) : sql``}${queuePushSql(input.authorId)}${notify}
+      )${attachment ? attachedCte(attachment) : sql``}${queuePushSql()}${notify}
       SELECT inserted.id, inserted.seq, inserted.created_at, u.name, u.handle${attachment ? sql`, (SELECT id FROM attached) AS attachment_id` : sql``}${counted}
       FROM inserted JOIN users u ON u.id = ${input.authorId}`.execute(db);
     const row = rows[0];
@@ -133,6 +143,139 @@ export async function storeMessage(
     if (twin) return { message: twin, created: false };
     throw error;
   }
+}
+
+/** A post on its way to storeMessage or storeMessages. */
+export type NewMessage = { tabloId: number; authorId: number; body: string; clientToken: string | undefined; replyTo?: number; mentions: Mentions };
+
+/**
+ * Stores several posts to one tablo in one statement and one commit, numbered consecutively in
+ * the order given (the tablo's next n seqs, taken by one UPDATE of its row, so seq order is still
+ * commit order). Answers one outcome per post, in that order. A client_token stored before (or
+ * given twice here) answers the message stored first. If the statement fails (a concurrent twin
+ * of a token), nothing of it was stored and each post is stored on its own, failing alone.
+ */
+export async function storeMessages(
+  db: Database,
+  posts: NewMessage[],
+  announce?: RawBuilder<unknown>,
+): Promise<PromiseSettledResult<{ message: Message; created: boolean }>[]> {
+  const tabloId = posts[0]?.tabloId;
+  if (tabloId === undefined) return [];
+  if (posts.some((p) => p.tabloId !== tabloId)) throw new Error('storeMessages stores posts to one tablo');
+  const known = await findByClientTokens(db, tabloId, posts);
+  // The first post of each new (author, token) is stored; its twins in the batch answer it.
+  const firstOf = new Map<string, number>();
+  const toStore: number[] = [];
+  posts.forEach((post, index) => {
+    const key = tokenKey(post);
+    if (key !== undefined && known.has(key)) return;
+    if (key !== undefined && firstOf.has(key)) return;
+    if (key !== undefined) firstOf.set(key, index);
+    toStore.push(index);
+  });
+  const stored = new Map<number, PromiseSettledResult<{ message: Message; created: boolean }>>();
+  if (toStore.length === 1) {
+    const index = toStore[0]!;
+    stored.set(index, await settle(insertMessage(db, posts[index]!, announce)));
+  } else if (toStore.length > 1) {
+    try {
+      const messages = await insertMessages(db, tabloId, toStore.map((index) => posts[index]!), announce);
+      toStore.forEach((index, n) => stored.set(index, { status: 'fulfilled', value: { message: messages[n]!, created: true } }));
+    } catch {
+      // One post spoiled the statement (nothing of it was stored): each goes on its own.
+      for (const index of toStore) stored.set(index, await settle(insertMessage(db, posts[index]!, announce)));
+    }
+  }
+  return posts.map((post, index) => {
+    const own = stored.get(index);
+    if (own) return own;
+    const key = tokenKey(post)!;
+    const earlier = known.get(key);
+    if (earlier) return { status: 'fulfilled', value: { message: earlier, created: false } };
+    const first = stored.get(firstOf.get(key)!)!;
+    return first.status === 'fulfilled' ? { status: 'fulfilled', value: { message: first.value.message, created: false } } : first;
+  });
+}
+
+/** The numbering, the rows, their mentions, their log events and their notices: one statement. */
+async function insertMessages(db: Database, tabloId: number, posts: NewMessage[], announce: RawBuilder<unknown> | undefined): Promise<Message[]> {
+  const n = posts.length;
+  const mentions = posts.flatMap((post, i) => post.mentions.mentions.map((m) => ({ n: i + 1, ...m })));
+  const { rows } = await sql<{ id: number; seq: number; created_at: Date; name: string; handle: string; n: number }>`
+    WITH numbered AS (
+      UPDATE tablos SET last_seq = last_seq + ${n}, last_activity_at = now()
+      WHERE id = ${tabloId}
+      RETURNING id, last_seq - ${n} AS base
+    ), post AS (
+      SELECT * FROM unnest(${posts.map((p) => p.authorId)}::int[], ${posts.map((p) => p.body)}::text[],
+                           ${posts.map((p) => p.clientToken ?? null)}::text[], ${posts.map((p) => p.replyTo ?? null)}::int[],
+                           ${posts.map((p) => p.mentions.all)}::boolean[])
+        WITH ORDINALITY AS post (author_id, body, client_token, reply_to, mentions_all, n)
+    ), inserted AS (
+      INSERT INTO messages (tablo_id, seq, author_id, body, client_token, reply_to, mentions_all)
+      SELECT numbered.id, numbered.base + post.n, post.author_id, post.body, post.client_token, post.reply_to, post.mentions_all
+      FROM numbered, post ORDER BY post.n
+      RETURNING id, tablo_id, seq, created_at, author_id
+    ), mentioned AS (
+      INSERT INTO mentions (message_id, user_id, handle)
+      SELECT inserted.id, mention.user_id, mention.handle
+      FROM numbered CROSS JOIN unnest(${mentions.map((m) => m.n)}::int[], ${mentions.map((m) => m.userId)}::int[], ${mentions.map((m) => m.handle)}::text[])
+        AS mention (n, user_id, handle)
+      JOIN inserted ON inserted.seq = numbered.base + mention.n
+    ), logged AS (
+      INSERT INTO tablo_events (tablo_id, seq, message_id, kind)
+      SELECT tablo_id, seq, id, 'created' FROM inserted
+    )${queuePushSql()}${announce ?? sql``}
+    SELECT inserted.id, inserted.seq, inserted.created_at, u.name, u.handle, (inserted.seq - numbered.base)::int AS n${announce ? sql`, (SELECT count(*) FROM notified) AS notices` : sql``}
+    FROM inserted JOIN users u ON u.id = inserted.author_id, numbered
+    ORDER BY inserted.seq`.execute(db);
+  if (rows.length !== n) throw new Error(`tablo ${tabloId} does not exist`);
+  return rows.map((row, i) => {
+    const post = posts[i]!;
+    return {
+      id: row.id,
+      tabloId,
+      seq: row.seq,
+      version: 1,
+      authorId: post.authorId,
+      authorName: row.name,
+      authorHandle: row.handle,
+      body: post.body,
+      createdAt: row.created_at,
+      editedAt: null,
+      deletedAt: null,
+      replyTo: undefined,
+      reactions: [],
+      mentions: post.mentions.mentions,
+      mentionsAll: post.mentions.all,
+      attachments: [],
+    };
+  });
+}
+
+function tokenKey(post: { authorId: number; clientToken: string | undefined }): string | undefined {
+  return post.clientToken === undefined ? undefined : `${post.authorId} ${post.clientToken}`;
+}
+
+/** The messages already stored under these posts' client_tokens, by tokenKey. */
+async function findByClientTokens(db: Database, tabloId: number, posts: NewMessage[]): Promise<Map<string, Message>> {
+  const tokened = posts.filter((p) => p.clientToken !== undefined);
+  if (tokened.length === 0) return new Map();
+  const rows = await messagesQuery(db)
+    .where('m.tablo_id', '=', tabloId)
+    .where('m.client_token', 'in', [...new Set(tokened.map((p) => p.clientToken!))])
+    .where('m.author_id', 'in', [...new Set(tokened.map((p) => p.authorId))])
+    .select('m.client_token')
+    .execute();
+  return new Map(rows.map((row) => [`${row.author_id} ${row.client_token}`, toMessage(row)]));
+}
+
+function settle<T>(promise: Promise<T>): Promise<PromiseSettledResult<T>> {
+  return promise.then(
+    (value) => ({ status: 'fulfilled', value }),
+    (reason: unknown) => ({ status: 'rejected', reason }),
+  );
 }
 
 function attachedCte(a: NewAttachment): RawBuilder<unknown> {

@@ -24,8 +24,11 @@ export interface Subscriber {
   readonly owner: StreamOwner;
   /** A program's stream (the API's): change events only, and nobody "here" on the discussion. */
   readonly forPrograms?: boolean;
-  /** A change event of the tablo's log. Called synchronously by publish: must not wait, must not throw. */
-  deliver(event: LiveEvent): void;
+  /**
+   * A change event of the tablo's log. Called synchronously by publish: must not wait, must not
+   * throw. Answers whether it wrote the event to its reader now (publish counts them once).
+   */
+  deliver(event: LiveEvent): boolean;
   /** A named event for this person (unread, members, presence…). Same rules as deliver. */
   notify(frame: string): void;
   /** The tablo's log has reached this seq (told after notices were missed): read up to it. */
@@ -96,10 +99,13 @@ export class Broker {
     };
   }
 
-  publish(tabloId: number, event: LiveEvent): void {
+  /** Hands the event to every discussion stream of the tablo; answers how many wrote it now. */
+  publish(tabloId: number, event: LiveEvent): number {
     const topic = this.topics.get(tabloId);
-    if (!topic) return;
-    for (const subscriber of topic) subscriber.deliver(event);
+    if (!topic) return 0;
+    let written = 0;
+    for (const subscriber of topic) if (subscriber.deliver(event)) written++;
+    return written;
   }
 
   /** Every discussion stream of a tablo learns that its log has reached `seq`. */

@@ -58,9 +58,11 @@ export class LocalFanout {
 
   change(event: ChangeEvent): void {
     const started = performance.now();
-    this.broker.publish(event.tabloId, changeEvent(event.seq, { html: () => event.html, json: () => event.json }));
+    const written = this.broker.publish(event.tabloId, changeEvent(event.seq, { html: () => event.html, json: () => event.json }));
     // Publishing writes to every live stream before it returns: this is publish-to-write for all.
     this.metrics.publishToWrite.observe((performance.now() - started) / 1000);
+    // Counted once per publish, not once per reader: the loop over readers stays lean.
+    if (written) this.metrics.messagesWritten.inc(written);
     const activity = namedFrame('activity', JSON.stringify({ tablo: event.tabloId, seq: event.seq }));
     this.tellMembers(event.tabloId, activity, [], event.tabloId);
   }

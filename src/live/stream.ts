@@ -43,6 +43,7 @@ export interface StreamSink {
 }
 
 export type StreamHooks = {
+  /** A change event written while catching up (live writes are counted by publish, see Broker.publish). */
   written?: (owner: StreamOwner, event: LiveEvent) => void;
   named?: () => void;
   closed?: (owner: StreamOwner, reason: CloseReason) => void;
@@ -84,7 +85,9 @@ export class EventStream implements Subscriber {
     this.unsubscribe = broker.subscribe(this);
   }
 
-  deliver(_event: LiveEvent): void {}
+  deliver(_event: LiveEvent): boolean {
+    return false;
+  }
 
   notify(frame: string): void {
     if (!this.started) {
@@ -226,21 +229,25 @@ export class DiscussionStream extends EventStream {
     await this.catchUp();
   }
 
-  override deliver(message: LiveEvent): void {
-    if (this.closed) return;
+  override deliver(message: LiveEvent): boolean {
+    if (this.closed) return false;
     if (message.seq > this.highestDelivered) this.highestDelivered = message.seq;
     if (this.catchingUp) {
       // Dropping the oldest buffered events is safe: the table has them.
       if (this.pending.push(message) > MAX_PENDING) this.pending.shift();
-      return;
+      return false;
     }
-    if (message.seq <= this.lastSent) return;
+    if (message.seq <= this.lastSent) return false;
     if (message.seq === this.lastSent + 1) {
-      this.write(message);
-      return;
+      const frame = this.frameOf(message);
+      if (!frame) return false;
+      this.lastSent = this.lastWritten = message.seq;
+      this.send(frame);
+      return true;
     }
     this.pending.push(message);
     void this.catchUp();
+    return false;
   }
 
   reached(seq: number): void {
@@ -348,15 +355,6 @@ export class DiscussionStream extends EventStream {
       this.res.on('drain', done);
       this.res.on('close', done);
     });
-  }
-
-  private write(message: LiveEvent): void {
-    if (this.closed) return;
-    const frame = this.frameOf(message);
-    if (!frame) return;
-    this.lastSent = this.lastWritten = message.seq;
-    this.send(frame);
-    this.hooks.written?.(this.owner, message);
   }
 
   /** The event in this stream's format; a change without that rendering cannot be sent in order, so the stream ends. */
