@@ -2,6 +2,7 @@ import { type RawBuilder, sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import type { EventKind } from '../db/schema.ts';
 import { queuePushSql } from '../notify/queue.ts';
+import { queueWebhooksSql } from '../webhooks/queue.ts';
 import type { Mentions } from './mentions.ts';
 
 /** The people who reacted to a message with one emoji, in the order they did. */
@@ -71,8 +72,8 @@ const QUOTED_CHARACTERS = 200;
  * which undoes the numbering too; the message stored the first time is answered instead.
  * `announce` (the live engine's, with several instances) is a CTE that tells the others on
  * commit, in commit order. An attachment's row is inserted by the same statement (its bytes must
- * be settled before; see attachFiles in src/files/files.ts). `queued` writes the message's outbox entry (Web Push) in the same
- * statement, so the notification exists exactly when the message does.
+ * be settled before; see attachFiles in src/files/files.ts). `queued` writes the message's outbox entry (Web Push), and `hooked` one
+ * per bot it calls (webhooks), in the same statement: they exist exactly when the message does.
  */
 export async function storeMessage(
   db: Database,
@@ -103,7 +104,7 @@ export async function storeMessage(
       ), logged AS (
         INSERT INTO tablo_events (tablo_id, seq, message_id, kind)
         SELECT tablo_id, seq, id, 'created' FROM inserted
-      )${attachment ? attachedCte(attachment) : sql``}${queuePushSql(input.authorId)}${notify}
+      )${attachment ? attachedCte(attachment) : sql``}${queuePushSql(input.authorId)}${queueWebhooksSql(input.authorId, input.mentions)}${notify}
       SELECT inserted.id, inserted.seq, inserted.created_at, u.name, u.handle${attachment ? sql`, (SELECT id FROM attached) AS attachment_id` : sql``}${counted}
       FROM inserted JOIN users u ON u.id = ${input.authorId}`.execute(db);
     const row = rows[0];
