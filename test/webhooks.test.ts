@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { pino } from 'pino';
 import { TabloProcess } from '../e2e/support/server.ts';
 import { createDatabase, createPool } from '../src/db/database.ts';
+import { RefusedTarget, sendWebhook } from '../src/webhooks/send.ts';
 import { api, newBot } from './support/api.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { createTablo, type Person, registerPerson } from './support/client.ts';
@@ -200,6 +201,25 @@ describe('private targets', () => {
     } finally {
       await strict.close();
     }
+  });
+});
+
+describe('sending', () => {
+  it('fails an attempt whose receiver does not answer in time (the outbox then retries it)', async () => {
+    receiver.plan('/slow', ['hold']);
+    const started = Date.now();
+    await assert.rejects(sendWebhook(`${receiver.url}/slow`, {}, '{}', { allowPrivateUrls: true, timeoutMs: 300 }), /no answer within 0.3 s/);
+    assert.ok(Date.now() - started < 5_000);
+    assert.equal(receiver.at('/slow').length, 1);
+  });
+
+  it('resolves the host itself and refuses a name that resolves to loopback, connecting nowhere', async () => {
+    const port = new URL(receiver.url).port;
+    await assert.rejects(sendWebhook(`http://localhost:${port}/named`, {}, '{}', { allowPrivateUrls: false }), RefusedTarget);
+    assert.equal(receiver.at('/named').length, 0);
+    // Allowed, the name reaches the address it was resolved to.
+    const answer = await sendWebhook(`http://localhost:${port}/named`, {}, '{}', { allowPrivateUrls: true });
+    assert.equal(answer.status, 204);
   });
 });
 

@@ -37,8 +37,9 @@ export async function sendWebhook(
     const unsafe = addresses.find((a) => !isPublicAddress(a.address));
     if (unsafe) throw new RefusedTarget(`refused: ${host} resolves to ${unsafe.address}, not a public address (ALLOW_PRIVATE_URLS is false)`);
   }
+  // Only the addresses checked above; with several (IPv6 and IPv4), Node tries them in turn.
   const pinned: LookupFunction = (_hostname, lookupOptions, callback) => {
-    if (lookupOptions.all) callback(null, [{ address: chosen.address, family: chosen.family }]);
+    if (lookupOptions.all) callback(null, addresses.map((a) => ({ address: a.address, family: a.family })));
     else callback(null, chosen.address, chosen.family);
   };
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
