@@ -10,6 +10,7 @@ import * as notifications from './009_notifications.ts';
 import * as mentionsSearch from './010_mentions_search.ts';
 import * as files from './011_files.ts';
 import * as tokensAndBots from './012_tokens_and_bots.ts';
+import * as webhookDeliveries from './014_webhook_deliveries.ts';
 
 /** Every migration, by name; names sort in the order they are applied. */
 export const migrations: Record<string, Migration> = {
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   '010_mentions_search': mentionsSearch,
   '011_files': files,
   '012_tokens_and_bots': tokensAndBots,
+  '014_webhook_deliveries': webhookDeliveries,
 };

@@ -36,6 +36,9 @@ const environment = z.object({
   VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{40,50}$/, 'VAPID_PRIVATE_KEY: a base64url P-256 private key').optional(),
   VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)\S+$/, 'VAPID_SUBJECT: a mailto: or https: URL').optional(),
   ALLOW_PRIVATE_URLS: z.enum(['true', 'false']).default('false'),
+  OUTBOX_RETRY_BASE_MS: z.coerce.number().int().min(1).max(600_000).default(5_000),
+  OUTBOX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
+  OUTBOX_LEASE_MS: z.coerce.number().int().min(500).max(3_600_000).default(60_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
 });
@@ -71,6 +74,8 @@ export type Config = {
   vapid: { publicKey: string | undefined; privateKey: string | undefined; subject: string | undefined };
   /** Whether webhooks and push endpoints may be on loopback and private addresses. */
   allowPrivateUrls: boolean;
+  /** The outbox's first retry delay (then ×3 each time, ±20 %), its attempts before a dead letter, and how long a claim lasts. */
+  outbox: { retryBaseMs: number; maxAttempts: number; leaseMs: number };
   logLevel: z.infer<typeof environment>['LOG_LEVEL'];
   production: boolean;
   /** The largest file accepted, in bytes (`MAX_UPLOAD_MB`). */
@@ -126,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webConcurrency: webConcurrency(e.WEB_CONCURRENCY, e.REALTIME_BUS),
     vapid: { publicKey: e.VAPID_PUBLIC_KEY, privateKey: e.VAPID_PRIVATE_KEY, subject: e.VAPID_SUBJECT },
     allowPrivateUrls: e.ALLOW_PRIVATE_URLS === 'true',
+    outbox: { retryBaseMs: e.OUTBOX_RETRY_BASE_MS, maxAttempts: e.OUTBOX_MAX_ATTEMPTS, leaseMs: e.OUTBOX_LEASE_MS },
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
     maxUploadBytes: Math.floor(e.MAX_UPLOAD_MB * 1024 * 1024),

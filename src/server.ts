@@ -14,6 +14,7 @@ import { sweepPeriodically } from './files/files.ts';
 import { pushHandlers } from './notify/deliveries.ts';
 import { loadVapidKeys, type VapidKeys } from './notify/push.ts';
 import { OutboxWorker } from './outbox/outbox.ts';
+import { webhookHandlers } from './webhooks/deliveries.ts';
 import { purgeLimitsPeriodically } from './web/limits.ts';
 import { createMetrics } from './web/metrics.ts';
 import { guardAgainstSlowClients, headerCheckInterval } from './web/timeouts.ts';
@@ -66,7 +67,17 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
   const fileStore = openFileStore(config.files);
   const vapid = await loadVapidKeys(db, config.vapid);
   // Every instance runs a worker: entries are claimed so that no two run the same attempt.
-  const outbox = new OutboxWorker({ db, logger, handlers: pushHandlers({ db, whoIsHere: (tabloId) => live.whoIsHere(tabloId), vapid }) });
+  const outbox = new OutboxWorker({
+    db,
+    logger,
+    leaseMs: config.outbox.leaseMs,
+    firstRetryMs: config.outbox.retryBaseMs,
+    maxAttempts: config.outbox.maxAttempts,
+    handlers: {
+      ...pushHandlers({ db, whoIsHere: (tabloId) => live.whoIsHere(tabloId), vapid }),
+      ...webhookHandlers({ db, live, allowPrivateUrls: config.allowPrivateUrls, logger }),
+    },
+  });
   const app = createApp({
     config,
     fileStore,

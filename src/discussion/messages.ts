@@ -2,6 +2,7 @@ import { type RawBuilder, sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import type { EventKind } from '../db/schema.ts';
 import { queuePushSql } from '../notify/queue.ts';
+import { queueWebhooksSql } from '../webhooks/queue.ts';
 import type { Mentions } from './mentions.ts';
 
 /** The people who reacted to a message with one emoji, in the order they did. */
@@ -71,8 +72,8 @@ const QUOTED_CHARACTERS = 200;
  * which undoes the numbering too; the message stored the first time is answered instead.
  * `announce` (the live engine's, with several instances) is a CTE that tells the others on
  * commit, in commit order. An attachment's row is inserted by the same statement (its bytes must
- * be settled before; see attachFiles in src/files/files.ts). `queued` writes the message's outbox entry (Web Push) in the same
- * statement, so the notification exists exactly when the message does.
+ * be settled before; see attachFiles in src/files/files.ts). `queued` writes the message's outbox entry (Web Push), and `hooked` one
+ * per bot it calls (webhooks), in the same statement: they exist exactly when the message does.
  */
 export async function storeMessage(
   db: Database,
@@ -113,7 +114,7 @@ async function insertMessage(
       ), logged AS (
         INSERT INTO tablo_events (tablo_id, seq, message_id, kind)
         SELECT tablo_id, seq, id, 'created' FROM inserted
-      )${attachment ? attachedCte(attachment) : sql``}${queuePushSql()}${notify}
+      )${attachment ? attachedCte(attachment) : sql``}${queuePushSql()}${queueWebhooksSql(input.authorId, input.mentions)}${notify}
       SELECT inserted.id, inserted.seq, inserted.created_at, u.name, u.handle${attachment ? sql`, (SELECT id FROM attached) AS attachment_id` : sql``}${counted}
       FROM inserted JOIN users u ON u.id = ${input.authorId}`.execute(db);
     const row = rows[0];
@@ -178,6 +179,9 @@ export async function storeMessages(
   if (toStore.length === 1) {
     const index = toStore[0]!;
     stored.set(index, await settle(insertMessage(db, posts[index]!, announce)));
+  } else if (toStore.length > 1 && toStore.some((index) => mentionsAnyone(posts[index]!))) {
+    // A mention may call a bot's webhook, whose outbox entry is written per message: in order, one by one.
+    for (const index of toStore) stored.set(index, await settle(insertMessage(db, posts[index]!, announce)));
   } else if (toStore.length > 1) {
     try {
       const messages = await insertMessages(db, tabloId, toStore.map((index) => posts[index]!), announce);
@@ -509,4 +513,8 @@ export async function messagesPage(
   if (page.before !== undefined) query = query.where('m.seq', '<', page.before);
   const rows = await query.orderBy('m.seq', 'desc').limit(page.limit).execute();
   return rows.reverse().map(toMessage);
+}
+
+function mentionsAnyone(post: NewMessage): boolean {
+  return post.mentions.all || post.mentions.userIds.length > 0;
 }

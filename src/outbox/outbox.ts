@@ -41,8 +41,8 @@ const JITTER = 0.2;
  * (each ±20 %, so that entries that failed together do not come back together). The first retry
  * comes within 6 s; the eight attempts span about 1½ hours (never less than 1 h 12 min).
  */
-export function retryDelayMs(attempt: number, random: () => number = Math.random): number {
-  const base = FIRST_RETRY_MS * GROWTH ** (Math.max(1, attempt) - 1);
+export function retryDelayMs(attempt: number, random: () => number = Math.random, firstRetryMs = FIRST_RETRY_MS): number {
+  const base = firstRetryMs * GROWTH ** (Math.max(1, attempt) - 1);
   return Math.round(base * (1 - JITTER + 2 * JITTER * random()));
 }
 
@@ -64,6 +64,10 @@ export type OutboxWorkerOptions = {
   leaseMs?: number;
   /** Entries claimed (and run concurrently) at a time. */
   batch?: number;
+  /** The first retry's delay (5 s); tests make it short. */
+  firstRetryMs?: number;
+  /** Attempts before an entry is dead (MAX_ATTEMPTS); tests make it small. */
+  maxAttempts?: number;
 };
 
 const POLL_MS = 500;
@@ -77,6 +81,8 @@ export class OutboxWorker {
   private readonly pollMs: number;
   private readonly leaseMs: number;
   private readonly batch: number;
+  private readonly firstRetryMs: number;
+  private readonly maxAttempts: number;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -87,6 +93,8 @@ export class OutboxWorker {
     this.pollMs = options.pollMs ?? POLL_MS;
     this.leaseMs = options.leaseMs ?? LEASE_MS;
     this.batch = options.batch ?? BATCH;
+    this.firstRetryMs = options.firstRetryMs ?? FIRST_RETRY_MS;
+    this.maxAttempts = options.maxAttempts ?? MAX_ATTEMPTS;
   }
 
   start(): void {
@@ -186,7 +194,7 @@ export class OutboxWorker {
 
   private async failed(entry: OutboxEntry, error: unknown): Promise<void> {
     const message = error instanceof Error ? error.message : String(error);
-    const dead = entry.attempts >= MAX_ATTEMPTS;
+    const dead = entry.attempts >= this.maxAttempts;
     const log = { outbox: entry.id, kind: entry.kind, attempt: entry.attempts, error: message };
     if (dead) this.options.logger.warn(log, 'outbox entry is dead after its last attempt');
     else this.options.logger.info(log, 'outbox entry failed; retrying later');
@@ -194,7 +202,7 @@ export class OutboxWorker {
       .updateTable('outbox')
       .set({
         status: dead ? 'dead' : 'pending',
-        run_at: sql<Date>`now() + ${retryDelayMs(entry.attempts)} * interval '1 millisecond'`,
+        run_at: sql<Date>`now() + ${retryDelayMs(entry.attempts, Math.random, this.firstRetryMs)} * interval '1 millisecond'`,
         locked_until: null,
         last_error: message.slice(0, 2000),
       })
