@@ -1,12 +1,9 @@
 import type { Page } from '@playwright/test';
-import { expect, type Person, test } from './support/fixtures.ts';
+import { createTablo, expect, type Person, test } from './support/fixtures.ts';
 
-async function createTablo(page: Page, title: string): Promise<number> {
-  await page.goto('/tablos');
-  await page.fill('#new-tablo input[name=title]', title);
-  await page.click('#new-tablo button[type=submit]');
-  await expect(page).toHaveURL(/\/tablos\/\d+\/discussion$/);
-  const id = Number(new URL(page.url()).pathname.split('/')[2]);
+/** A new tablo (created from /tablos), then its own page. */
+async function createTabloPage(page: Page, title: string): Promise<number> {
+  const id = await createTablo(page, title);
   await page.goto(`/tablos/${id}`);
   await expect(page.locator('#personal-stream')).toHaveAttribute('data-state', 'live');
   return id;
@@ -24,7 +21,7 @@ test('an invitation appears live on the invitee’s /tablos, in their own browse
   await expect(bob.page.locator('#personal-stream')).toHaveAttribute('data-state', 'live');
   await bob.page.evaluate(() => ((window as unknown as { stayed: boolean }).stayed = true));
 
-  const tablo = await createTablo(ada.page, 'Garden club');
+  const tablo = await createTabloPage(ada.page, 'Garden club');
   await ada.page.fill('#add-member input[name=email]', bob.email);
   await ada.page.click('#add-member button[type=submit]');
   await expect(ada.page.locator('#invitations li')).toHaveText(new RegExp(bob.email.replace(/\./g, '\\.')));
@@ -55,7 +52,7 @@ test('an invitation appears live on the invitee’s /tablos, in their own browse
 
 test('a newcomer opens a join link, registers through it, and lands in the discussion', async ({ newPerson, browser, server }) => {
   const ada = await newPerson('Ada');
-  const tablo = await createTablo(ada.page, 'Open house');
+  const tablo = await createTabloPage(ada.page, 'Open house');
   await ada.page.getByRole('button', { name: 'Make a join link' }).click();
   const link = await ada.page.locator('#invite-link').inputValue();
   expect(link).toMatch(new RegExp(`^${server.url.replace(/[.]/g, '\\.')}/join/[A-Za-z0-9_-]{22,}$`));

@@ -1,12 +1,9 @@
 import type { Page } from '@playwright/test';
-import { expect, type Person, test } from './support/fixtures.ts';
+import { createTablo, expect, type Person, test } from './support/fixtures.ts';
 
-async function createTablo(page: Page, title: string): Promise<number> {
-  await page.goto('/tablos');
-  await page.fill('#new-tablo input[name=title]', title);
-  await page.click('#new-tablo button[type=submit]');
-  await expect(page).toHaveURL(/\/tablos\/\d+\/discussion$/);
-  const id = Number(new URL(page.url()).pathname.split('/')[2]);
+/** A new tablo (created from /tablos), then its own page. */
+async function createTabloPage(page: Page, title: string): Promise<number> {
+  const id = await createTablo(page, title);
   await page.goto(`/tablos/${id}`);
   return id;
 }
@@ -47,7 +44,7 @@ test('two people: adding, live unread on /tablos and in the tab title, presence,
   await bob.page.evaluate(() => ((window as unknown as { stayed: boolean }).stayed = true));
 
   // Ada creates a tablo and invites Bob by his email, on the tablo page (htmx answers the list).
-  const tablo = await createTablo(ada.page, 'Weekend plans');
+  const tablo = await createTabloPage(ada.page, 'Weekend plans');
   await expect(ada.page.locator('#personal-stream')).toHaveAttribute('data-state', 'live');
   await ada.page.fill('#add-member input[name=email]', bob.email);
   await ada.page.click('#add-member button[type=submit]');
@@ -150,7 +147,7 @@ test('a member removed while on the tablo page is taken back to /tablos; the own
   const ada = await newPerson('Ada');
   const bob = await newPerson('Bob');
   const bobId = await userId(bob);
-  const tablo = await createTablo(ada.page, 'Short stay');
+  const tablo = await createTabloPage(ada.page, 'Short stay');
   await expect(ada.page.locator('#personal-stream')).toHaveAttribute('data-state', 'live');
   // A second tab of Ada's on the same page: it learns of changes made in the first.
   const adasOtherTab = await ada.context.newPage();

@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../../src/paths.ts';
 import { CapturedLogs } from '../../test/support/logs.ts';
+import { freePort } from '../../test/support/ports.ts';
 
 /** A graceful shutdown that takes longer than this is a failure (the server's own grace is 10 s). */
 const SHUTDOWN_BOUND_MS = 12_000;
@@ -123,13 +123,3 @@ export class TabloProcess {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
