@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { Arrivals } from './lib/arrivals.ts';
 import { Browser } from './lib/http.ts';
 import { cleanUp } from './lib/processes.ts';
 import { percentile } from './lib/stats.ts';
@@ -22,29 +23,6 @@ const gapMs = Number(args['gap-ms']);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const now = () => performance.now();
 
-/** When each message id arrived on one stream. */
-class Arrivals {
-  private readonly seen = new Map<number, number>();
-  private readonly waiting = new Map<number, (at: number) => void>();
-
-  arrived(messageId: number): void {
-    const at = now();
-    if (this.seen.has(messageId)) return;
-    this.seen.set(messageId, at);
-    this.waiting.get(messageId)?.(at);
-    this.waiting.delete(messageId);
-  }
-
-  when(messageId: number): Promise<number> {
-    const at = this.seen.get(messageId);
-    if (at !== undefined) return Promise.resolve(at);
-    return new Promise((resolve, reject) => {
-      this.waiting.set(messageId, resolve);
-      setTimeout(() => reject(new Error(`message ${messageId} never arrived`)), 30_000).unref();
-    });
-  }
-}
-
 /** Reads a stream's frames and notes each message id it carries (HTML: the article's id; JSON: message.id). */
 async function readStream(url: URL, headers: Record<string, string>, arrivals: Arrivals, signal: AbortSignal, idOf: (frame: string) => number | undefined) {
   const response = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal });
@@ -59,7 +37,7 @@ async function readStream(url: URL, headers: Record<string, string>, arrivals: A
         while ((end = buffer.indexOf('\n\n')) !== -1) {
           const id = idOf(buffer.slice(0, end));
           buffer = buffer.slice(end + 2);
-          if (id !== undefined) arrivals.arrived(id);
+          if (id !== undefined) arrivals.arrived(String(id));
         }
       }
     } catch {
@@ -111,7 +89,7 @@ async function main(): Promise<void> {
         });
         if (response.status !== 201) throw new Error(`posting answered ${response.status}`);
         const { message } = (await response.json()) as { message: { id: number } };
-        const [atHtml, atJson] = await Promise.all([html.when(message.id), json.when(message.id)]);
+        const [atHtml, atJson] = await Promise.all([html.when(String(message.id)), json.when(String(message.id))]);
         times.html.push(atHtml - sentAt);
         times.json.push(atJson - sentAt);
         await sleep(gapMs);

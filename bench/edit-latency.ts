@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { Arrivals } from './lib/arrivals.ts';
 import { Browser } from './lib/http.ts';
 import { cleanUp } from './lib/processes.ts';
 import { percentile } from './lib/stats.ts';
@@ -21,30 +22,6 @@ const pairs = Number(args.pairs);
 const gapMs = Number(args['gap-ms']);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const now = () => performance.now();
-
-/** When each (message id, version) arrived on the stream. */
-class Arrivals {
-  private readonly seen = new Map<string, number>();
-  private readonly waiting = new Map<string, (at: number) => void>();
-
-  arrived(messageId: number, version: number): void {
-    const key = `${messageId}:${version}`;
-    const at = now();
-    this.seen.set(key, at);
-    this.waiting.get(key)?.(at);
-    this.waiting.delete(key);
-  }
-
-  when(messageId: number, version: number): Promise<number> {
-    const key = `${messageId}:${version}`;
-    const at = this.seen.get(key);
-    if (at !== undefined) return Promise.resolve(at);
-    return new Promise((resolve, reject) => {
-      this.waiting.set(key, resolve);
-      setTimeout(() => reject(new Error(`message ${messageId} version ${version} never arrived`)), 30_000).unref();
-    });
-  }
-}
 
 async function readStream(baseUrl: string, path: string, cookie: string, arrivals: Arrivals, signal: AbortSignal): Promise<void> {
   const response = await fetch(new URL(path, baseUrl), { headers: { Accept: 'text/event-stream', Cookie: cookie }, signal });
@@ -61,7 +38,7 @@ async function readStream(baseUrl: string, path: string, cookie: string, arrival
           buffer = buffer.slice(end + 2);
           const id = /id="message-(\d+)"/.exec(frame)?.[1];
           const version = /data-version="(\d+)"/.exec(frame)?.[1];
-          if (id && version) arrivals.arrived(Number(id), Number(version));
+          if (id && version) arrivals.arrived(`${id}:${version}`);
         }
       }
     } catch {
@@ -103,11 +80,11 @@ async function main(): Promise<void> {
       for (let n = 1; n <= pairs; n++) {
         let sentAt = now();
         const posted = await send(`/tablos/${tabloId}/discussion/messages`, { body: `run ${run} message ${n}` });
-        posts.push((await arrivals.when(posted.id, posted.version)) - sentAt);
+        posts.push((await arrivals.when(`${posted.id}:${posted.version}`)) - sentAt);
         await sleep(gapMs);
         sentAt = now();
         const edited = await send(`/tablos/${tabloId}/discussion/messages/${posted.id}/edit`, { body: `run ${run} message ${n}, edited` });
-        edits.push((await arrivals.when(edited.id, edited.version)) - sentAt);
+        edits.push((await arrivals.when(`${edited.id}:${edited.version}`)) - sentAt);
         await sleep(gapMs);
       }
       live.abort();

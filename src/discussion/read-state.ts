@@ -71,14 +71,3 @@ export class ReadTracker {
     await this.flush();
   }
 }
-
-/** How far a member had read (their last-read seq; 0 for nothing yet). */
-export async function lastReadSeq(db: Database, tabloId: number, userId: number): Promise<number> {
-  const row = await db
-    .selectFrom('tablo_members')
-    .select('last_read_seq')
-    .where('tablo_id', '=', tabloId)
-    .where('user_id', '=', userId)
-    .executeTakeFirst();
-  return row?.last_read_seq ?? 0;
-}

@@ -3,7 +3,6 @@ import { type Request, type RequestHandler, type Response, Router } from 'expres
 import { requireSignIn, signedInUser } from '../accounts/current-user.ts';
 import type { Database } from '../db/database.ts';
 import { type Live, streamOwner } from '../live/live.ts';
-import { notificationLevelOf } from '../notify/levels.ts';
 import { renderBell } from '../notify/routes.ts';
 import { requireTabloAccess, tabloAccess } from '../tablos/policy.ts';
 import { titleCounts } from '../tablos/tablos.ts';
@@ -18,7 +17,7 @@ import type { FileStore } from '../files/store.ts';
 import { receiveUpload } from '../files/upload.ts';
 import { readBody } from './drafts.ts';
 import { findMessage, MAX_CLIENT_TOKEN_LENGTH, type Message, messagesBefore, messagesFrom, PAGE_SIZE } from './messages.ts';
-import { lastReadSeq, markRead, type ReadTracker } from './read-state.ts';
+import { markRead, type ReadTracker } from './read-state.ts';
 
 export type DiscussionDeps = {
   db: Database;
@@ -300,8 +299,6 @@ async function discussionPage(
   const shown = at === undefined ? await latestPage(db, access.tablo.id) : await pageAround(db, access.tablo.id, at);
   // Opening the discussion reads it up to its newest event.
   const userId = signedInUser(res).id;
-  // Where the reader had got to, read before opening marks it read: the page shows "new since you left".
-  const lastRead = await lastReadSeq(db, access.tablo.id, userId);
   if (newestSeq && (await markRead(db, access.tablo.id, userId, newestSeq))) {
     live.readAdvanced([{ tabloId: access.tablo.id, userId, seq: newestSeq }]);
   }
@@ -311,7 +308,8 @@ async function discussionPage(
     messages: shown.messages.map((m) => renderMessage(m, { highlighted: m.seq === at })),
     oldestSeq: shown.olderRemain ? (shown.messages[0]?.seq ?? 0) : 0,
     newerRemain: shown.newerRemain,
-    lastReadSeq: lastRead,
+    // Where the reader had got to (read with the access check, before opening marks it read): "new since you left".
+    lastReadSeq: access.lastReadSeq,
     skipLink: COMPOSER_SKIP_LINK,
     streamUrl: `/tablos/${access.tablo.id}/discussion/stream?after=${newestSeq}`,
     clientToken: randomUUID(),
@@ -321,7 +319,7 @@ async function discussionPage(
     // Who is here, counting this reader, whose stream is about to open.
     presence: await live.renderPresence(access.tablo.id, userId),
     ...(await titleCounts(db, userId)),
-    bell: renderBell(req, res, access.tablo.id, await notificationLevelOf(db, access.tablo.id, userId)),
+    bell: renderBell(req, res, access.tablo.id, access.notificationLevel),
   });
 }
 

@@ -14,12 +14,3 @@ export async function setNotificationLevel(db: Database, tabloId: number, userId
   await db.updateTable('tablo_members').set({ notification_level: level }).where('tablo_id', '=', tabloId).where('user_id', '=', userId).execute();
 }
 
-export async function notificationLevelOf(db: Database, tabloId: number, userId: number): Promise<NotificationLevel> {
-  const row = await db
-    .selectFrom('tablo_members')
-    .select('notification_level')
-    .where('tablo_id', '=', tabloId)
-    .where('user_id', '=', userId)
-    .executeTakeFirst();
-  return row?.notification_level ?? 'all';
-}

@@ -1,10 +1,19 @@
 import type { RequestHandler, Response } from 'express';
 import type { Database } from '../db/database.ts';
-import type { MemberRole } from '../db/schema.ts';
+import type { MemberRole, NotificationLevel } from '../db/schema.ts';
 import { HttpError, notFound } from '../web/errors.ts';
 import { parseId } from '../web/ids.ts';
 
-export type TabloAccess = { tablo: { id: number; title: string; ownerId: number; lastSeq: number }; role: MemberRole };
+/**
+ * A person's access to a tablo, read with their membership row: their role, how far they had read
+ * when the request began, and which messages notify them.
+ */
+export type TabloAccess = {
+  tablo: { id: number; title: string; ownerId: number; lastSeq: number };
+  role: MemberRole;
+  lastReadSeq: number;
+  notificationLevel: NotificationLevel;
+};
 
 declare global {
   namespace Express {
@@ -30,11 +39,16 @@ export async function accessTo(db: Database, userId: number, tabloId: number): P
   const row = await db
     .selectFrom('tablos as t')
     .innerJoin('tablo_members as m', (join) => join.onRef('m.tablo_id', '=', 't.id').on('m.user_id', '=', userId))
-    .select(['t.id', 't.title', 't.owner_id', 't.last_seq', 'm.role'])
+    .select(['t.id', 't.title', 't.owner_id', 't.last_seq', 'm.role', 'm.last_read_seq', 'm.notification_level'])
     .where('t.id', '=', tabloId)
     .executeTakeFirst();
   if (!row) return undefined;
-  return { tablo: { id: row.id, title: row.title, ownerId: row.owner_id, lastSeq: row.last_seq }, role: row.role };
+  return {
+    tablo: { id: row.id, title: row.title, ownerId: row.owner_id, lastSeq: row.last_seq },
+    role: row.role,
+    lastReadSeq: row.last_read_seq,
+    notificationLevel: row.notification_level,
+  };
 }
 
 export function mayManage(access: TabloAccess): boolean {

@@ -103,27 +103,20 @@ export async function listTablosOf(db: Database, userId: number): Promise<TabloS
       (join) => join.onTrue(),
     )
     .select(['t.id', 't.title', 'm.role', 't.last_activity_at', 'latest.author_name', 'latest.snippet'])
-    .select((eb) =>
-      eb
-        .selectFrom('messages as msg')
-        .select(eb.fn.countAll<number>().as('n'))
-        .whereRef('msg.tablo_id', '=', 't.id')
-        .whereRef('msg.seq', '>', 'm.last_read_seq')
-        .where('msg.author_id', '!=', userId)
-        .where('msg.deleted_at', 'is', null)
-        .as('unread'),
+    // Unread and mentions in one pass over what this member has not read.
+    .leftJoinLateral(
+      (eb) =>
+        eb
+          .selectFrom('messages as msg')
+          .select([sql<number>`count(*)`.as('unread'), sql<number>`count(*) FILTER (WHERE ${mentioning(userId)})`.as('mentions')])
+          .whereRef('msg.tablo_id', '=', 't.id')
+          .whereRef('msg.seq', '>', 'm.last_read_seq')
+          .where('msg.author_id', '!=', userId)
+          .where('msg.deleted_at', 'is', null)
+          .as('counts'),
+      (join) => join.onTrue(),
     )
-    .select((eb) =>
-      eb
-        .selectFrom('messages as msg')
-        .select(eb.fn.countAll<number>().as('n'))
-        .whereRef('msg.tablo_id', '=', 't.id')
-        .whereRef('msg.seq', '>', 'm.last_read_seq')
-        .where('msg.author_id', '!=', userId)
-        .where('msg.deleted_at', 'is', null)
-        .where(mentioning(userId))
-        .as('mentions'),
-    )
+    .select(['counts.unread', 'counts.mentions'])
     .where('m.user_id', '=', userId)
     .orderBy('t.last_activity_at', 'desc')
     .orderBy('t.id', 'desc')
