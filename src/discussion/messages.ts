@@ -164,40 +164,38 @@ export async function storeMessages(
   const tabloId = posts[0]?.tabloId;
   if (tabloId === undefined) return [];
   if (posts.some((p) => p.tabloId !== tabloId)) throw new Error('storeMessages stores posts to one tablo');
-  const known = await findByClientTokens(db, tabloId, posts);
+  // No look-up first: a retry is rare, and the unique index refuses a known token (the whole
+  // statement, numbering included), after which each post goes alone and insertMessage answers a
+  // known token with the message stored the first time. The common case is one statement.
   // The first post of each new (author, token) is stored; its twins in the batch answer it.
   const firstOf = new Map<string, number>();
   const toStore: number[] = [];
   posts.forEach((post, index) => {
     const key = tokenKey(post);
-    if (key !== undefined && known.has(key)) return;
     if (key !== undefined && firstOf.has(key)) return;
     if (key !== undefined) firstOf.set(key, index);
     toStore.push(index);
   });
   const stored = new Map<number, PromiseSettledResult<{ message: Message; created: boolean }>>();
-  if (toStore.length === 1) {
-    const index = toStore[0]!;
-    stored.set(index, await settle(insertMessage(db, posts[index]!, announce)));
-  } else if (toStore.length > 1 && toStore.some((index) => mentionsAnyone(posts[index]!))) {
-    // A mention may call a bot's webhook, whose outbox entry is written per message: in order, one by one.
+  const oneByOne = async () => {
     for (const index of toStore) stored.set(index, await settle(insertMessage(db, posts[index]!, announce)));
-  } else if (toStore.length > 1) {
+  };
+  if (toStore.length === 1 || toStore.some((index) => mentionsAnyone(posts[index]!))) {
+    // A mention may call a bot's webhook, whose outbox entry is written per message: in order, one by one.
+    await oneByOne();
+  } else {
     try {
       const messages = await insertMessages(db, tabloId, toStore.map((index) => posts[index]!), announce);
       toStore.forEach((index, n) => stored.set(index, { status: 'fulfilled', value: { message: messages[n]!, created: true } }));
     } catch {
       // One post spoiled the statement (nothing of it was stored): each goes on its own.
-      for (const index of toStore) stored.set(index, await settle(insertMessage(db, posts[index]!, announce)));
+      await oneByOne();
     }
   }
   return posts.map((post, index) => {
     const own = stored.get(index);
     if (own) return own;
-    const key = tokenKey(post)!;
-    const earlier = known.get(key);
-    if (earlier) return { status: 'fulfilled', value: { message: earlier, created: false } };
-    const first = stored.get(firstOf.get(key)!)!;
+    const first = stored.get(firstOf.get(tokenKey(post)!)!)!;
     return first.status === 'fulfilled' ? { status: 'fulfilled', value: { message: first.value.message, created: false } } : first;
   });
 }
@@ -260,19 +258,6 @@ async function insertMessages(db: Database, tabloId: number, posts: NewMessage[]
 
 function tokenKey(post: { authorId: number; clientToken: string | undefined }): string | undefined {
   return post.clientToken === undefined ? undefined : `${post.authorId} ${post.clientToken}`;
-}
-
-/** The messages already stored under these posts' client_tokens, by tokenKey. */
-async function findByClientTokens(db: Database, tabloId: number, posts: NewMessage[]): Promise<Map<string, Message>> {
-  const tokened = posts.filter((p) => p.clientToken !== undefined);
-  if (tokened.length === 0) return new Map();
-  const rows = await messagesQuery(db)
-    .where('m.tablo_id', '=', tabloId)
-    .where('m.client_token', 'in', [...new Set(tokened.map((p) => p.clientToken!))])
-    .where('m.author_id', 'in', [...new Set(tokened.map((p) => p.authorId))])
-    .select('m.client_token')
-    .execute();
-  return new Map(rows.map((row) => [`${row.author_id} ${row.client_token}`, toMessage(row)]));
 }
 
 function settle<T>(promise: Promise<T>): Promise<PromiseSettledResult<T>> {
