@@ -7,7 +7,7 @@ import { accountRoutes } from './accounts/routes.ts';
 import { API_PREFIX, apiRoutes, apiStreamRoutes } from './api/routes.ts';
 import { botRoutes } from './bots/routes.ts';
 import { settingsRoutes } from './accounts/settings-routes.ts';
-import { sessionMiddleware } from './accounts/sessions.ts';
+import { RememberingSessionStore, sessionMiddleware } from './accounts/sessions.ts';
 import { streamSignIn } from './accounts/stream-session.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
@@ -24,6 +24,7 @@ import { peopleRoutes } from './people/routes.ts';
 import { searchRoutes } from './search/routes.ts';
 import { invitationRoutes } from './tablos/invitation-routes.ts';
 import { tabloRoutes } from './tablos/routes.ts';
+import type { AccessCache } from './web/access-cache.ts';
 import { csrfProtection } from './web/csrf.ts';
 import { handleErrors, pageNotFound } from './web/errors.ts';
 import { healthRoutes, type Lifecycle } from './web/health.ts';
@@ -43,6 +44,8 @@ export type AppDeps = {
   live: Live;
   readTracker: ReadTracker;
   vapid: VapidKeys;
+  /** Sessions, people, memberships and tokens remembered briefly (forgotten on every revocation). */
+  accessCache: AccessCache;
 };
 
 const POST_MESSAGE_PATH = /^\/tablos\/[^/]+\/discussion\/messages$/;
@@ -65,9 +68,10 @@ export function createApp(deps: AppDeps): express.Express {
     readTracker: deps.readTracker,
     posting: postingLimit(db, config.postRateLimit),
     files: { store: deps.fileStore, maxFileBytes: config.maxUploadBytes },
+    access: deps.accessCache,
   };
   const signedInStream = streamSignIn(db, deps.sessionStore, deps.sessionSecret);
-  const api = { db, live: deps.live, posting: discussion.posting, logger, files: discussion.files };
+  const api = { db, live: deps.live, posting: discussion.posting, logger, files: discussion.files, access: deps.accessCache };
   app.use(API_PREFIX, apiStreamRoutes(api));
   app.use(discussionStreamRoutes(discussion, signedInStream));
   app.use(personalStreamRoutes(deps.live, signedInStream));
@@ -91,10 +95,11 @@ export function createApp(deps: AppDeps): express.Express {
 
   // Over 64 KiB: 413 before anything else looks at the request.
   app.use(express.urlencoded({ extended: false, limit: '64kb' }));
-  app.use(sessionMiddleware(deps.sessionStore, deps.sessionSecret));
+  // Streams (above) read the store itself; requests read it through the cache.
+  app.use(sessionMiddleware(new RememberingSessionStore(deps.sessionStore, deps.accessCache), deps.sessionSecret));
   // The composer's POST streams its multipart body (files) itself: see receiveUpload.
   app.use(csrfProtection(deps.sessionSecret, (req) => POST_MESSAGE_PATH.test(req.path)));
-  app.use(loadCurrentUser(db));
+  app.use(loadCurrentUser(db, deps.accessCache));
 
   app.get('/', (_req, res) => {
     res.redirect(303, res.locals.currentUser ? '/tablos' : '/login');
@@ -105,7 +110,7 @@ export function createApp(deps: AppDeps): express.Express {
       onSignOut: (sessionId) => deps.live.sessionEnded(sessionId),
     }),
   );
-  app.use(settingsRoutes(db, deps.live));
+  app.use(settingsRoutes(db, deps.live, deps.accessCache));
   app.use(homeRoutes(db, deps.live));
   app.use(tabloRoutes(db, deps.live));
   app.use(invitationRoutes(db, deps.live));

@@ -1,8 +1,10 @@
+import type pg from 'pg';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createSessionStore, loadSessionSecret } from './accounts/sessions.ts';
 import { createApp } from './app.ts';
+import { AccessCache } from './web/access-cache.ts';
 import type { Config } from './config.ts';
 import { createDatabase, createPool, type Database } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
@@ -25,6 +27,8 @@ export type RunningTablo = {
   url: string;
   server: Server;
   db: Database;
+  /** The pool behind `db` (tests count the queries a request makes by its 'acquire' events). */
+  pool: pg.Pool;
   live: Live;
   readTracker: ReadTracker;
   outbox: OutboxWorker;
@@ -46,6 +50,8 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
   const sessionStore = createSessionStore(pool);
   const lifecycle = { shuttingDown: false };
   const metrics = createMetrics();
+  // Held as long as the open streams' recheck: the one bound on how stale access may be.
+  const accessCache = new AccessCache(config.accessCheckMs);
   const live = await Live.start({
     db,
     databaseUrl,
@@ -57,6 +63,7 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     logger,
     registry: metrics.registry,
     rules: liveRules(db),
+    accessEnded: (scope) => accessCache.forget(scope),
   });
   const readTracker = new ReadTracker(
     db,
@@ -90,6 +97,7 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
     live,
     readTracker,
     vapid,
+    accessCache,
   });
   const stopPurgingLimits = purgeLimitsPeriodically(db, (error) => logger.warn({ err: error }, 'purging rate limits failed'));
   const stopSweepingFiles = sweepPeriodically(db, fileStore, (error) => logger.warn({ reason: String(error) }, 'sweeping orphaned files failed'));
@@ -127,5 +135,5 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
       await db.destroy();
     })());
 
-  return { url: `http://${shownHost}:${port}`, server, db, live, readTracker, outbox, vapid, stop };
+  return { url: `http://${shownHost}:${port}`, server, db, pool, live, readTracker, outbox, vapid, stop };
 }

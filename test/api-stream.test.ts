@@ -6,7 +6,7 @@ import { api, newBot, newToken } from './support/api.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { Client, createTablo, type Person, registerPerson } from './support/client.ts';
 import { addMember, eventually } from './support/discussion.ts';
-import { ended } from './support/members.ts';
+import { ended, onInstance } from './support/members.ts';
 import { openStream, type SseStream } from './support/sse.ts';
 
 /**
@@ -35,16 +35,6 @@ after(async () => {
   }
 });
 
-/** The same person, with the same session and CSRF cookie, on another instance. */
-async function on(instance: TestApp, person: Person): Promise<Person> {
-  const client = new Client(instance.url);
-  for (const name of ['tablo.sid', 'tablo.csrf']) {
-    const value = person.client.cookie(name);
-    if (value) client.setCookie(name, value);
-  }
-  assert.equal((await client.get('/tablos')).status, 200);
-  return { ...person, client };
-}
 
 function apiStream(instance: TestApp, token: string, tabloId: number): Promise<SseStream> {
   const client = {
@@ -196,7 +186,7 @@ describe('the JSON event stream', () => {
     const token = await newToken(owner);
     const stream = await apiStream(a, token.value, tabloId);
     assert.equal(stream.status, 200);
-    const ownerOnB = await on(b, owner);
+    const ownerOnB = await onInstance(b, owner);
     await ownerOnB.client.get('/settings/tokens');
     assert.equal((await ownerOnB.client.post(`/settings/tokens/${token.id}/revoke`)).status, 303);
     assert.equal(await ended(stream, 10_000), 'ended');

@@ -10,6 +10,7 @@ import { type TestApp, startTestApp } from './support/app.ts';
 import { Client, createTablo, type Person, registerPerson } from './support/client.ts';
 import { type Article, addMember, articlesIn, eventually, parseArticle, postMessage, postOk } from './support/discussion.ts';
 import { metric } from './support/metrics.ts';
+import { onInstance } from './support/members.ts';
 import { openStream, type OpenOptions, type SseStream, type StreamEnd } from './support/sse.ts';
 
 // Ada posts hundreds of messages across these tests: no posting limit (limits.test.ts tests it).
@@ -69,14 +70,6 @@ function only<T>(items: T[]): T {
   return items[0]!;
 }
 
-/** The same person, signed in with the same session, browsing another instance. */
-async function on(instance: { url: string }, person: Person): Promise<Person> {
-  const client = new Client(instance.url);
-  client.setCookie('tablo.sid', person.client.cookie('tablo.sid')!);
-  const page = await client.get('/tablos'); // and its CSRF token, kept in the shared session
-  assert.equal(page.status, 200, `${person.name} is signed in on ${instance.url}`);
-  return { ...person, client };
-}
 
 /** A tablo owned by Ada with these members. */
 async function tabloWith(title: string, members: Person[]): Promise<number> {
@@ -169,7 +162,7 @@ async function presenceOnPage(person: Person, tabloId: number): Promise<string> 
 describe('two instances on one database', { timeout: 300_000 }, () => {
   it('a stream on either instance gets every message posted on both, exactly once and in order', async () => {
     const tablo = await tabloWith('Across instances', [bob, cat, dan]);
-    const [adaB, catB, danB, bobB] = await Promise.all([on(b, ada), on(b, cat), on(b, dan), on(b, bob)]);
+    const [adaB, catB, danB, bobB] = await Promise.all([onInstance(b, ada), onInstance(b, cat), onInstance(b, dan), onInstance(b, bob)]);
     const readers: [string, SseStream][] = [
       ['Ada on A', await stream(ada, tablo)],
       ['Cat on A', await stream(cat, tablo, { after: 0 })],
@@ -209,7 +202,7 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
   it('removal on A closes the member’s stream on B at once, and it receives nothing more', async () => {
     const tablo = await tabloWith('Removal across', [bob]);
     const other = await tabloWith('Bob stays here', [bob]);
-    const [bobB, adaB] = await Promise.all([on(b, bob), on(b, ada)]);
+    const [bobB, adaB] = await Promise.all([onInstance(b, bob), onInstance(b, ada)]);
     const bobsStream = await stream(bobB, tablo);
     const bobsOtherStream = await stream(bobB, other);
     const adasStream = await stream(adaB, tablo);
@@ -245,8 +238,8 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
     await login.get('/login');
     const signedIn = await login.post('/login', { email: cat.email, password: cat.password });
     assert.equal(signedIn.status, 303);
-    const leaving = await on(b, { ...cat, client: login });
-    const staying = await on(b, cat);
+    const leaving = await onInstance(b, { ...cat, client: login });
+    const staying = await onInstance(b, cat);
     const leavingStream = await stream(leaving, tablo);
     const stayingStream = await stream(staying, tablo);
 
@@ -268,7 +261,7 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
 
   it('killing B’s LISTEN connection while A posts loses nothing on B, even the last messages', async () => {
     const tablo = await tabloWith('Killed listener', [bob]);
-    const [adaB, bobB] = await Promise.all([on(b, ada), on(b, bob)]);
+    const [adaB, bobB] = await Promise.all([onInstance(b, ada), onInstance(b, bob)]);
     const readers: [string, SseStream][] = [
       ['Ada on B', await stream(adaB, tablo)],
       ['Bob on B', await stream(bobB, tablo)],
@@ -319,7 +312,7 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
       await login.get('/login');
       assert.equal((await login.post('/login', { email: cat.email, password: cat.password })).status, 303);
       await login.get('/tablos');
-      const [bobB, catLeavingB, adaB] = await Promise.all([on(b, bob), on(b, { ...cat, client: login }), on(b, ada)]);
+      const [bobB, catLeavingB, adaB] = await Promise.all([onInstance(b, bob), onInstance(b, { ...cat, client: login }), onInstance(b, ada)]);
       const bobsStream = await stream(bobB, tablo);
       const catsStream = await stream(catLeavingB, tablo);
       const adasStream = await stream(adaB, tablo);
@@ -373,7 +366,7 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
         }
         let response: Awaited<ReturnType<typeof postMessage>>;
         try {
-          if (via?.instance !== instance) via = { instance, person: await on(instance, person) };
+          if (via?.instance !== instance) via = { instance, person: await onInstance(instance, person) };
           response = await postMessage(via.person, tablo, `${tag} ${i}`);
         } catch (error) {
           if (instance === originalB && bStopping) refusedByStoppingB++;
@@ -409,7 +402,7 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
       bUp = b;
       // A reader on the restarted B too, from where the tablo is now (the start may be over 500 back: resync).
       const { last_seq: now } = await a.db.selectFrom('tablos').select('last_seq').where('id', '=', tablo).executeTakeFirstOrThrow();
-      readers.push(['Cat on the restarted B', await stream(await on(b, cat), tablo, { after: now }), now]);
+      readers.push(['Cat on the restarted B', await stream(await onInstance(b, cat), tablo, { after: now }), now]);
       await eventually(async () => acceptedOnNewB >= 20, LONG, 'posts through the restarted B');
     } finally {
       posting = false;
@@ -433,7 +426,7 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
   it('an invitation made on A reaches the invited person’s /events on B; accepting on B tells the members on A', async () => {
     const eve = await registerPerson(a.url, 'Eve');
     const tablo = await tabloWith('Invitation across', [bob]);
-    const eveB = await on(b, eve);
+    const eveB = await onInstance(b, eve);
     const evesEvents = await stream(eveB, 0, { url: '/events' });
     const bobsEvents = await stream(bob, 0, { url: '/events' });
     const named = (s: SseStream, type: string) => s.events.filter((e) => e.type === type && e.data.includes(`"tablo":${tablo}`));
@@ -451,7 +444,7 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
 
   it('leaving, renaming and deleting on A reach B: members and tablo events there, and access-ended for whoever lost the tablo', async () => {
     const tablo = await tabloWith('Managed across', [bob, cat]);
-    const [adaB, bobB, catB] = await Promise.all([on(b, ada), on(b, bob), on(b, cat)]);
+    const [adaB, bobB, catB] = await Promise.all([onInstance(b, ada), onInstance(b, bob), onInstance(b, cat)]);
     const named = (s: SseStream, type: string, change?: string) =>
       s.events.filter((e) => e.type === type && e.data.includes(`"tablo":${tablo}`) && (!change || e.data.includes(`"change":"${change}"`)));
     const adasEvents = await stream(adaB, 0, { url: '/events' });
@@ -497,12 +490,12 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
     await adasStream.waitFor((s) => shows(presenceEvents(s).at(-1)?.data, ada), LONG, 'Ada present on A');
     assert.ok(!shows(presenceEvents(adasStream).at(-1)?.data, bob));
 
-    const bobB = await on(b, bob);
+    const bobB = await onInstance(b, bob);
     const bobsStream = await stream(bobB, tablo);
     await adasStream.waitFor((s) => shows(presenceEvents(s).at(-1)?.data, bob), LONG, 'Bob (on B) present on A’s stream');
     assert.ok(shows(presenceEvents(adasStream).at(-1)?.data, ada), 'Ada is still shown');
     assert.ok(shows(await presenceOnPage(ada, tablo), bob), 'A’s discussion page shows Bob too');
-    assert.ok(shows(await presenceOnPage(await on(b, ada), tablo), bob), 'so does B’s');
+    assert.ok(shows(await presenceOnPage(await onInstance(b, ada), tablo), bob), 'so does B’s');
 
     bobsStream.close();
     await adasStream.waitFor((s) => !shows(presenceEvents(s).at(-1)?.data, bob), LONG, 'Bob gone from A’s stream');
@@ -514,7 +507,7 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
     const tablo = await tabloWith('Presence while deaf', [bob]);
     const adasStream = await stream(ada, tablo);
     await adasStream.waitFor((s) => shows(presenceEvents(s).at(-1)?.data, ada), LONG, 'Ada present on A');
-    const bobB = await on(b, bob);
+    const bobB = await onInstance(b, bob);
     const heardOnB = () => b.live.metrics.busNotifications.get().then((m) => m.values.find((v) => v.labels.kind === 'presence')?.value ?? 0);
     for (let attempt = 1; ; attempt++) {
       const bListener = only((await listenPids()).filter((pid) => pid !== aListener));
@@ -540,7 +533,7 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
   it('presence settles to nobody after many people open and close their discussions on B at once', async () => {
     const crowd = await Promise.all(Array.from({ length: 6 }, (_, i) => registerPerson(a.url, `Crowd${i}`)));
     const tablo = await tabloWith('Presence churn', [bob, ...crowd]);
-    const onB = await Promise.all([bob, ...crowd].map((person) => on(b, person)));
+    const onB = await Promise.all([bob, ...crowd].map((person) => onInstance(b, person)));
     const adasStream = await stream(ada, tablo);
     for (let round = 0; round < 5; round++) {
       const churn = await Promise.all(onB.flatMap((person) => [openStream(person.client, tablo), openStream(person.client, tablo)]));
@@ -567,7 +560,7 @@ describe('two instances on one database', { timeout: 300_000 }, () => {
       assert.equal(await metric(c, 'tablo_bus_reconnects_total'), 0);
       assert.equal(await metric(c, discussions), 0);
 
-      const [adaC, bobC, catC] = await Promise.all([on(c, ada), on(c, bob), on(c, cat)]);
+      const [adaC, bobC, catC] = await Promise.all([onInstance(c, ada), onInstance(c, bob), onInstance(c, cat)]);
       const streams = [await stream(adaC, tablo), await stream(bobC, tablo), await stream(catC, tablo)];
       const personal = await catC.client.request('/events', { headers: { Accept: 'text/event-stream' } });
       assert.equal(personal.status, 200);

@@ -9,9 +9,9 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { TabloProcess } from '../e2e/support/server.ts';
 import { type TestApp, startTestApp } from './support/app.ts';
-import { Client, createTablo, type Person, registerPerson } from './support/client.ts';
+import { createTablo, type Person, registerPerson } from './support/client.ts';
 import { addMember, eventually } from './support/discussion.ts';
-import { latestPresence } from './support/members.ts';
+import { latestPresence, onInstance } from './support/members.ts';
 import { openStream, type SseStream } from './support/sse.ts';
 
 /** Short, so that ageing out takes seconds; every instance on the database must agree on it. */
@@ -26,13 +26,6 @@ before(async () => {
 });
 after(() => a.close());
 
-/** The same person, signed in with the same session, browsing another instance. */
-async function on(url: string, person: Person): Promise<Person> {
-  const client = new Client(url);
-  client.setCookie('tablo.sid', person.client.cookie('tablo.sid')!);
-  assert.equal((await client.get('/tablos')).status, 200, `${person.name} is signed in on ${url}`);
-  return { ...person, client };
-}
 
 const presenceRows = async (tabloId: number, userId: number) =>
   Number((await sql<{ n: string }>`SELECT count(*) AS n FROM presence WHERE tablo_id = ${tabloId} AND user_id = ${userId}`.execute(a.db)).rows[0]!.n);
@@ -51,7 +44,7 @@ describe('an instance that crashes', () => {
       const adas = await openStream(ada.client, tablo);
       streams.push(adas);
       assert.equal(adas.status, 200);
-      const bobs = await openStream((await on(b.url, bob)).client, tablo);
+      const bobs = await openStream((await onInstance({ url: b.url }, bob)).client, tablo);
       streams.push(bobs);
       assert.equal(bobs.status, 200);
       await adas.waitFor((s) => latestPresence(s)?.includes(bob.id) === true, 10_000, 'Bob (on B) shown on A');

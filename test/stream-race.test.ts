@@ -11,6 +11,7 @@ import type { StreamOwner } from '../src/live/broker.ts';
 import { type TestApp, startTestApp } from './support/app.ts';
 import { Client, createTablo, type Person, registerPerson } from './support/client.ts';
 import { addMember, eventually, postOk } from './support/discussion.ts';
+import { onInstance } from './support/members.ts';
 import { metric } from './support/metrics.ts';
 import { openStream, type SseStream } from './support/sse.ts';
 
@@ -40,13 +41,6 @@ function pauseNextStream(app: TestApp): { reached: Promise<StreamOwner>; release
   return { reached, release };
 }
 
-/** The same person signed in on another instance (the session is shared through the database). */
-async function on(instance: TestApp, person: Person): Promise<Person> {
-  const client = new Client(instance.url);
-  client.setCookie('tablo.sid', person.client.cookie('tablo.sid')!);
-  assert.equal((await client.get('/tablos')).status, 200);
-  return { ...person, client };
-}
 
 const CLOSES_HEARD = 'tablo_bus_notifications_total{kind="close"}';
 const heardOnB = (before: number) => eventually(async () => (await metric(b, CLOSES_HEARD)) > before, 10_000, 'B to hear the revocation');
@@ -127,7 +121,7 @@ describe('a stream opening while its access ends', () => {
     await addMember(a.db, tablo, bob.id);
     await ada.client.get(`/tablos/${tablo}`);
     const closesBefore = await metric(b, CLOSES_HEARD);
-    await raceInTheGap(b, await on(b, bob), tablo, 'access-ended', async () => {
+    await raceInTheGap(b, await onInstance(b, bob), tablo, 'access-ended', async () => {
       assert.equal((await ada.client.post(`/tablos/${tablo}/members/${bob.id}/remove`)).status, 303);
       await heardOnB(closesBefore); // A's revocation reached B, and found nothing there to close
     });
@@ -138,7 +132,7 @@ describe('a stream opening while its access ends', () => {
     const tablo = await createTablo(dan, 'Signed out across');
     await dan.client.get('/tablos');
     const closesBefore = await metric(b, CLOSES_HEARD);
-    await raceInTheGap(b, await on(b, dan), tablo, 'signed-out', async () => {
+    await raceInTheGap(b, await onInstance(b, dan), tablo, 'signed-out', async () => {
       assert.equal((await dan.client.post('/logout')).status, 303);
       await heardOnB(closesBefore);
     });

@@ -1,5 +1,6 @@
 import type { RequestHandler, Response } from 'express';
 import type { Database } from '../db/database.ts';
+import type { AccessCache } from '../web/access-cache.ts';
 import { wantsFragment } from '../web/errors.ts';
 import { HttpError } from '../web/errors.ts';
 import { type CurrentUser, findUserById } from './users.ts';
@@ -22,11 +23,11 @@ export function signedInUser(res: Response): CurrentUser {
   return user;
 }
 
-/** Puts the signed-in person, if any, in res.locals.currentUser. */
-export function loadCurrentUser(db: Database): RequestHandler {
+/** Puts the signed-in person, if any, in res.locals.currentUser (remembered briefly: see AccessCache). */
+export function loadCurrentUser(db: Database, cache: AccessCache): RequestHandler {
   return async (req, res, next) => {
     const userId = req.session?.userId;
-    if (userId !== undefined) res.locals.currentUser = await findUserById(db, userId);
+    if (userId !== undefined) res.locals.currentUser = await cache.person(userId, () => findUserById(db, userId));
     next();
   };
 }

@@ -5,6 +5,7 @@ import connectPgSimple from 'connect-pg-simple';
 import type { Request } from 'express';
 import session from 'express-session';
 import type pg from 'pg';
+import type { AccessCache } from '../web/access-cache.ts';
 
 declare module 'express-session' {
   interface SessionData {
@@ -25,6 +26,48 @@ export function createSessionStore(pool: pg.Pool): session.Store & { close: () =
   // No touch: it would cost every request an UPDATE, and end responses only after it. Sessions
   // last 30 days from their last change (sign-in).
   return new PgStore({ pool, tableName: 'sessions', createTableIfMissing: false, pruneSessionInterval: 15 * 60, disableTouch: true });
+}
+
+/**
+ * The session store as requests see it: reads remembered for a few seconds (AccessCache), writes
+ * and deletions forget at once on this instance, and every instance forgets a session whose end
+ * the live engine announces. A session deleted in the table behind its back is read again within
+ * the cache's bound. Streams read the store itself (they check their session before their headers).
+ */
+export class RememberingSessionStore extends session.Store {
+  constructor(
+    private readonly store: session.Store,
+    private readonly cache: AccessCache,
+  ) {
+    super();
+  }
+
+  override get(sid: string, callback: (err: unknown, session?: session.SessionData | null) => void): void {
+    this.cache
+      .session(sid, async () => {
+        const data = await new Promise<session.SessionData | null | undefined>((resolve, reject) =>
+          this.store.get(sid, (error: unknown, found) => (error ? reject(error) : resolve(found))),
+        );
+        return data ? { json: JSON.stringify(data), userId: data.userId } : undefined;
+      })
+      // A copy each time: express-session changes the object it is given.
+      .then((remembered) => callback(null, remembered ? (JSON.parse(remembered.json) as session.SessionData) : null), callback);
+  }
+
+  override set(sid: string, data: session.SessionData, callback?: (err?: unknown) => void): void {
+    this.cache.forgetSession(sid);
+    this.store.set(sid, data, callback);
+  }
+
+  override destroy(sid: string, callback?: (err?: unknown) => void): void {
+    this.cache.forgetSession(sid);
+    this.store.destroy(sid, callback);
+  }
+
+  override touch(sid: string, data: session.SessionData, callback?: () => void): void {
+    if (this.store.touch) this.store.touch(sid, data, callback);
+    else callback?.();
+  }
 }
 
 export function sessionMiddleware(store: session.Store, secret: string) {

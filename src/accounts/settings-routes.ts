@@ -19,6 +19,7 @@ import {
   signOutSession,
 } from './settings.ts';
 import { type CurrentUser, findUserById } from './users.ts';
+import type { AccessCache } from '../web/access-cache.ts';
 
 const passwordChange = z.object({
   current_password: z.string().max(1024).default(''),
@@ -34,7 +35,7 @@ const NOTES: Record<string, string> = {
 
 type Errors = Record<string, string | undefined>;
 
-export function settingsRoutes(db: Database, effects: SettingsEffects): Router {
+export function settingsRoutes(db: Database, effects: SettingsEffects, people: Pick<AccessCache, 'forgetPerson'>): Router {
   const router = Router();
   router.use('/settings', requireSignIn());
 
@@ -47,6 +48,7 @@ export function settingsRoutes(db: Database, effects: SettingsEffects): Router {
     const parsed = personName.safeParse(req.body?.name ?? '');
     if (!parsed.success) return profileInvalid(req, res, { name: String(req.body?.name ?? '') }, { name: firstIssue(parsed.error) });
     await changeName(db, effects, signedInUser(res).id, parsed.data);
+    people.forgetPerson(signedInUser(res).id);
     await profileSaved(req, res, 'name');
   });
 
@@ -57,6 +59,7 @@ export function settingsRoutes(db: Database, effects: SettingsEffects): Router {
     if (!(await changeOwnHandle(db, effects, signedInUser(res).id, parsed.data))) {
       return profileInvalid(req, res, { handle: typed }, { handle: `@${parsed.data} is taken. Try another.` });
     }
+    people.forgetPerson(signedInUser(res).id);
     await profileSaved(req, res, 'handle');
   });
 

@@ -31,6 +31,11 @@ function hashOf(token: string): Buffer {
   return createHash('sha256').update(token).digest();
 }
 
+/** What a token is remembered by (AccessCache): its hash, never the token. */
+export function tokenDigest(token: string): string {
+  return hashOf(token).toString('hex');
+}
+
 /** Makes a token for an account; answers its value, which is shown once and never stored. */
 export async function createToken(db: Pick<Database, 'insertInto'>, userId: number, name: string): Promise<{ id: number; value: string }> {
   const value = TOKEN_PREFIX + randomBytes(TOKEN_BYTES).toString('base64url');

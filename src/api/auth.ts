@@ -1,7 +1,8 @@
 import type { RequestHandler, Response } from 'express';
-import { type TokenHolder, tokenHolder } from '../accounts/tokens.ts';
+import { type TokenHolder, tokenDigest, tokenHolder } from '../accounts/tokens.ts';
 import type { Database } from '../db/database.ts';
 import { accessTo, type TabloAccess } from '../tablos/policy.ts';
+import type { AccessCache } from '../web/access-cache.ts';
 import { parseId } from '../web/ids.ts';
 import { ApiError } from './errors.ts';
 
@@ -18,10 +19,11 @@ declare global {
  * Signs in an API request from `Authorization: Bearer {token}` and nothing else: cookies are
  * never read, so a browser's session cannot be ridden (and no CSRF token is needed).
  */
-export function requireToken(db: Database): RequestHandler {
+export function requireToken(db: Database, cache?: AccessCache): RequestHandler {
   return async (req, res, next) => {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('Authorization') ?? '');
-    const holder = match ? await tokenHolder(db, match[1]!) : undefined;
+    const token = match?.[1];
+    const holder = token === undefined ? undefined : cache ? await cache.token(tokenDigest(token), () => tokenHolder(db, token)) : await tokenHolder(db, token);
     if (!holder) {
       res.set('WWW-Authenticate', 'Bearer realm="tablo"');
       return next(new ApiError(401, match ? 'This token is not valid (unknown or revoked).' : 'Send an API token: Authorization: Bearer tablo_…'));

@@ -11,6 +11,8 @@ import type { FileStore } from '../files/store.ts';
 import { receiveUpload } from '../files/upload.ts';
 import type { Live } from '../live/live.ts';
 import { tokenStreamOwner } from '../live/live.ts';
+import { membershipOf, requireMember } from '../tablos/policy.ts';
+import type { AccessCache } from '../web/access-cache.ts';
 import { parseId } from '../web/ids.ts';
 import type { PostingLimit } from '../web/limits.ts';
 import { accessOf, requireMembership, requireToken, tokenOf } from './auth.ts';
@@ -23,6 +25,8 @@ export type ApiDeps = {
   posting: PostingLimit;
   logger: Logger;
   files: { store: FileStore; maxFileBytes: number };
+  /** Tokens and memberships remembered for the routes a bot hits over and over. */
+  access: AccessCache;
 };
 
 export const API_PREFIX = '/api/v1';
@@ -41,14 +45,15 @@ const editInput = z.object({ body: z.string({ error: 'body is required (a string
  * (membership, author/owner, the posting limit, validation), signed in with a bearer token only.
  * Mounted ahead of the session and CSRF middleware: it never reads a cookie.
  */
-export function apiRoutes({ db, live, posting, logger, files }: ApiDeps): Router {
+export function apiRoutes({ db, live, posting, logger, files, access }: ApiDeps): Router {
   const router = Router();
   router.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument);
   });
   router.use(express.json({ limit: '64kb', type: ['application/json', 'application/*+json'] }));
-  router.use(requireToken(db));
+  router.use(requireToken(db, access));
   const member = requireMembership(db);
+  const poster = requireMember(db, access, () => new ApiError(404, 'No such tablo.'));
 
   router.get('/tablos', async (_req, res) => {
     const tablos = await db
@@ -67,11 +72,11 @@ export function apiRoutes({ db, live, posting, logger, files }: ApiDeps): Router
     res.json({ messages: messages.map(messageJson) });
   });
 
-  router.post('/tablos/:tabloId/messages', member, async (req, res) => {
+  router.post('/tablos/:tabloId/messages', poster, async (req, res) => {
     const input = parsed(postInput, req.body);
     const draft = readBody(input.body);
     if ('error' in draft) throw new ApiError(422, draft.error);
-    const tabloId = accessOf(res).tablo.id;
+    const { tabloId } = membershipOf(res);
     const authorId = tokenOf(res).user.id;
     const allowance = await posting.take(authorId);
     if (!allowance.ok) throw new ApiError(429, 'Posting too fast: wait, then send it again.', allowance.retryAfterSeconds);

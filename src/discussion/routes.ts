@@ -4,7 +4,8 @@ import { requireSignIn, signedInUser } from '../accounts/current-user.ts';
 import type { Database } from '../db/database.ts';
 import { type Live, streamOwner } from '../live/live.ts';
 import { renderBell } from '../notify/routes.ts';
-import { requireTabloAccess, tabloAccess } from '../tablos/policy.ts';
+import { accessTo, membershipOf, requireMember, requireTabloAccess, tabloAccess } from '../tablos/policy.ts';
+import type { AccessCache } from '../web/access-cache.ts';
 import { titleCounts } from '../tablos/tablos.ts';
 import { HttpError, notFound, wantsFragment } from '../web/errors.ts';
 import { parseId } from '../web/ids.ts';
@@ -25,11 +26,14 @@ export type DiscussionDeps = {
   readTracker: ReadTracker;
   posting: PostingLimit;
   files: { store: FileStore; maxFileBytes: number };
+  /** Sessions, people and memberships remembered for the posting route (see AccessCache). */
+  access: AccessCache;
 };
 
-export function discussionRoutes({ db, live, posting, files }: DiscussionDeps): Router {
+export function discussionRoutes({ db, live, posting, files, access: accessCache }: DiscussionDeps): Router {
   const router = Router();
   const member = requireTabloAccess(db);
+  const poster = requireMember(db, accessCache);
   const fileBytes = { discardUnreferenced: (sha256s: string[]) => discardUnreferenced(db, files.store, sha256s) };
 
   router.get('/tablos/:tabloId/discussion', requireSignIn(), member, async (req, res) => {
@@ -44,13 +48,15 @@ export function discussionRoutes({ db, live, posting, files }: DiscussionDeps): 
   });
 
   // A message, or files (multipart, each file a message of its own: see attachFiles).
-  router.post('/tablos/:tabloId/discussion/messages', requireSignIn(), member, async (req, res) => {
-    const access = tabloAccess(res);
+  router.post('/tablos/:tabloId/discussion/messages', requireSignIn(), poster, async (req, res) => {
+    const { tabloId } = membershipOf(res);
     // Not sent: the reason under the composer (htmx), or the page again with the draft kept.
     const refuse = async (status: number, error: string, kept: string) => {
-      res.status(status);
-      if (wantsFragment(req)) res.send(renderPartial('composer-error', { error }));
-      else res.send(await discussionPage(db, live, req, res, { error, draft: kept, maxFileBytes: files.maxFileBytes }));
+      if (wantsFragment(req)) return void res.status(status).send(renderPartial('composer-error', { error }));
+      // The page shows where the reader had got to: its access is read afresh, not remembered.
+      res.locals.access = await accessTo(db, signedInUser(res).id, tabloId);
+      if (!res.locals.access) throw notFound();
+      res.status(status).send(await discussionPage(db, live, req, res, { error, draft: kept, maxFileBytes: files.maxFileBytes }));
     };
     let form = req.body as Record<string, unknown> | undefined;
     let incoming: IncomingFile[] = [];
@@ -69,7 +75,7 @@ export function discussionRoutes({ db, live, posting, files }: DiscussionDeps): 
     const authorId = signedInUser(res).id;
     if (incoming.length) {
       try {
-        return await postFiles(req, res, access.tablo.id, authorId, draft, incoming, refuse);
+        return await postFiles(req, res, tabloId, authorId, draft, incoming, refuse);
       } finally {
         for (const file of incoming) await files.store.discard(file.received).catch(() => {});
       }
@@ -81,11 +87,11 @@ export function discussionRoutes({ db, live, posting, files }: DiscussionDeps): 
       res.set('Retry-After', String(wait));
       return refuse(429, `You are posting too fast. Wait ${wait} second${wait === 1 ? '' : 's'}, then send it again.`, draft.body);
     }
-    if (draft.replyTo !== undefined && !(await isMessageOf(db, access.tablo.id, draft.replyTo))) {
+    if (draft.replyTo !== undefined && !(await isMessageOf(db, tabloId, draft.replyTo))) {
       return refuse(422, 'The message you are replying to is not in this discussion.', draft.body);
     }
     const { message, html, created } = await postMessage(db, live, {
-      tabloId: access.tablo.id,
+      tabloId: tabloId,
       authorId,
       body: draft.body,
       clientToken: draft.clientToken,
@@ -94,7 +100,7 @@ export function discussionRoutes({ db, live, posting, files }: DiscussionDeps): 
     // A retry of a post already stored (same client_token) is not a new message.
     if (!created) await posting.refund(authorId);
     if (wantsFragment(req)) res.status(201).type('html').send(html);
-    else res.redirect(303, `/tablos/${access.tablo.id}/discussion#message-${message.id}`);
+    else res.redirect(303, `/tablos/${tabloId}/discussion#message-${message.id}`);
   });
 
   /** Files posted from the composer: one message each, the caption with the first. */

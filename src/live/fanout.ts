@@ -54,6 +54,7 @@ export class LocalFanout {
     readonly whoIsHere: WhoIsHere,
     private readonly logger: Logger,
     private readonly metrics: RealtimeMetrics,
+    private readonly accessEnded: (scope: StreamScope) => void = () => {},
   ) {}
 
   change(event: ChangeEvent): void {
@@ -85,6 +86,7 @@ export class LocalFanout {
 
   closeStreams(scope: StreamScope, reason: CloseReason): void {
     this.broker.closeStreams((owner) => matchesScope(scope, owner), reason);
+    this.accessEnded(scope);
   }
 
   /**

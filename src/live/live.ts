@@ -30,6 +30,11 @@ export type LiveOptions = {
   logger: Logger;
   registry: Registry;
   rules: LiveRules;
+  /**
+   * Told of every revocation heard, on this instance or from another, once its streams are
+   * closed: what remembers who may do what (AccessCache) forgets it.
+   */
+  accessEnded?: (scope: StreamScope) => void;
 };
 
 /** How often open streams' sessions are checked: a session deleted or expired in the store ends its streams within this (plus a query). */
@@ -92,10 +97,10 @@ export class Live {
         (tabloId) => postgres?.presenceWritten(tabloId),
         options.presenceFreshMs,
       );
-      this.fanout = new LocalFanout(this.broker, rules, (tabloId) => presence.whoIsHere(tabloId), logger, this.metrics);
+      this.fanout = new LocalFanout(this.broker, rules, (tabloId) => presence.whoIsHere(tabloId), logger, this.metrics, options.accessEnded);
       bus = postgres = new PostgresBus(instanceId, options.databaseUrl, db, this.fanout, presence, rules, logger, this.metrics);
     } else {
-      this.fanout = new LocalFanout(this.broker, rules, async (tabloId) => this.broker.presentIn(tabloId), logger, this.metrics);
+      this.fanout = new LocalFanout(this.broker, rules, async (tabloId) => this.broker.presentIn(tabloId), logger, this.metrics, options.accessEnded);
       bus = new MemoryBus(this.fanout, db);
     }
     this.bus = bus;

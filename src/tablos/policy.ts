@@ -2,6 +2,7 @@ import type { RequestHandler, Response } from 'express';
 import type { Database } from '../db/database.ts';
 import type { MemberRole, NotificationLevel } from '../db/schema.ts';
 import { HttpError, notFound } from '../web/errors.ts';
+import type { AccessCache } from '../web/access-cache.ts';
 import { parseId } from '../web/ids.ts';
 
 /**
@@ -15,11 +16,19 @@ export type TabloAccess = {
   notificationLevel: NotificationLevel;
 };
 
+/**
+ * A membership as the routes that write need it (requireMember): whose, which tablo, which role.
+ * Remembered for a few seconds (AccessCache); pages read TabloAccess afresh.
+ */
+export type Membership = { userId: number; tabloId: number; ownerId: number; role: MemberRole };
+
 declare global {
   namespace Express {
     interface Locals {
       /** The signed-in person's access to the tablo of the route (requireTabloAccess). */
       access?: TabloAccess;
+      /** The signed-in person's membership of the tablo of the route (requireMember). */
+      membership?: Membership;
     }
   }
 }
@@ -51,6 +60,13 @@ export async function accessTo(db: Database, userId: number, tabloId: number): P
   };
 }
 
+/** The signed-in person's membership of the route's tablo, after requireMember. */
+export function membershipOf(res: Response): Membership {
+  const membership = res.locals.membership;
+  if (!membership) throw notFound();
+  return membership;
+}
+
 export function mayManage(access: TabloAccess): boolean {
   return access.role === 'owner';
 }
@@ -75,6 +91,28 @@ export function requireTabloAccess(db: Database): RequestHandler {
     const access = tabloId && user ? await accessTo(db, user.id, tabloId) : undefined;
     if (!access) return next(notFound());
     res.locals.access = access;
+    next();
+  };
+}
+
+/**
+ * requireTabloAccess for the routes a person hits over and over (posting): the same rule, its
+ * answer remembered for a few seconds and forgotten at once when the membership ends (see
+ * AccessCache). Sets res.locals.membership; `refuse` is the route's 404.
+ */
+export function requireMember(db: Database, cache: AccessCache, refuse: () => Error = notFound): RequestHandler {
+  return async (req, res, next) => {
+    const tabloId = parseId(req.params.tabloId);
+    const userId = res.locals.currentUser?.id;
+    const membership =
+      tabloId && userId !== undefined
+        ? await cache.membership(userId, tabloId, async () => {
+            const access = await accessTo(db, userId, tabloId);
+            return access && { userId, tabloId, ownerId: access.tablo.ownerId, role: access.role };
+          })
+        : undefined;
+    if (!membership) return next(refuse());
+    res.locals.membership = membership;
     next();
   };
 }

@@ -140,6 +140,18 @@ export async function unreadTotal(person: Person): Promise<number> {
   return Number(text);
 }
 
+/** The same person, with the same session (and CSRF cookie), browsing another instance. */
+export async function onInstance(instance: { url: string }, person: Person): Promise<Person> {
+  const client = new Client(instance.url);
+  for (const name of ['tablo.sid', 'tablo.csrf']) {
+    const value = person.client.cookie(name);
+    if (value) client.setCookie(name, value);
+  }
+  const page = await client.get('/tablos'); // and its CSRF token, bound to the shared session
+  assert.equal(page.status, 200, `${person.name} is signed in on ${instance.url}`);
+  return { ...person, client };
+}
+
 /** Signs the same person in again on a new client: a second browser (its own session). */
 export async function secondSession(baseUrl: string, person: Person): Promise<Person> {
   const client = new Client(baseUrl);
