@@ -39,7 +39,8 @@ const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 export function targetsTable(verdicts: Verdict[]): string {
   const rows = verdicts
     .map((v) => ({ v, item: v.row?.item ?? '—' }))
-    .sort((a, b) => a.item.localeCompare(b.item))
+    // By issue item; the older targets (no item) last. Stable: each item's targets in run order.
+    .sort((a, b) => (a.item === '—' ? 1 : 0) - (b.item === '—' ? 1 : 0) || a.item.localeCompare(b.item))
     .map(({ v, item }) => {
       const row = v.row;
       const measured = row ? row.measured : v.figure;

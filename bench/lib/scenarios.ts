@@ -68,19 +68,27 @@ const verdictLine = (v: Verdict) => `${v.pass ? 'PASS' : 'MISS'}  ${v.target}: $
 const verdictMarkdown = (v: Verdict) => `- **${v.pass ? 'PASS' : 'MISS'}** ${v.target}: ${v.figure}`;
 const ratio = (a: number, b: number) => `${fmt(a / b, 2)}×`;
 
-// ——— latency scenarios: instances, socketio (the stream scenario is run.ts's own) ———
-
-async function latencyRuns(kinds: TargetKind[], scenario: Scenario, common: Common): Promise<RunResult[]> {
-  const results: RunResult[] = [];
+/**
+ * The runs of a scenario: `common.runs` rounds, each after a quiet wait, every target once per
+ * round in rotating order; each measurement logged as it ends.
+ */
+async function rounds<R>(kinds: TargetKind[], common: Common, one: (kind: TargetKind) => Promise<R[]>, describe: (r: R) => string): Promise<R[]> {
+  const results: R[] = [];
   for (let run = 1; run <= common.runs; run++) {
     await quietRound(common, run);
     for (const kind of rotation(kinds, run)) {
-      const result = await measure(kind, scenario, common.options, common.log);
-      results.push(result);
-      common.log(`  ${kind.padEnd(8)} run ${run}/${common.runs}: ${describeRun(result)}`);
+      const measured = await one(kind);
+      results.push(...measured);
+      for (const result of measured) common.log(`  ${kind.padEnd(11)} run ${run}/${common.runs}: ${describe(result)}`);
     }
   }
   return results;
+}
+
+// ——— latency scenarios: instances, socketio (the stream scenario is run.ts's own) ———
+
+async function latencyRuns(kinds: TargetKind[], scenario: Scenario, common: Common): Promise<RunResult[]> {
+  return rounds(kinds, common, async (kind) => [await measure(kind, scenario, common.options, common.log)], describeRun);
 }
 
 /** Median CPU during posting (server, PostgreSQL), per message, over a target's runs. */
@@ -322,15 +330,7 @@ export async function idleScenario(plan: IdlePlan & { kinds: TargetKind[] }, com
     `== idle: ${plan.kinds.join(', ')} · ${plan.streams} streams (${plan.workers} workers × ${plan.openConcurrency} opening at once), ` +
       `keep-alive every ${plan.keepAliveMs} ms, ${plan.windowMs / 1000} s windows ==`,
   );
-  const results: IdleResult[] = [];
-  for (let run = 1; run <= common.runs; run++) {
-    await quietRound(common, run);
-    for (const kind of rotation(plan.kinds, run)) {
-      const result = await measureIdle(kind, plan, common.options, common.log);
-      results.push(result);
-      common.log(`  ${kind.padEnd(8)} run ${run}/${common.runs}: ${describeIdle(result)}`);
-    }
-  }
+  const results = await rounds(plan.kinds, common, async (kind) => [await measureIdle(kind, plan, common.options, common.log)], describeIdle);
   const summaries = plan.kinds.flatMap((kind) => {
     const runs = results.filter((r) => r.kind === kind);
     return runs.length ? [summarizeIdle(kind, runs)] : [];
@@ -489,15 +489,7 @@ export async function throughputScenario(plan: ThroughputPlan & { kinds: TargetK
   common.log(
     `== throughput: ${plan.kinds.join(', ')} · ${plan.readers} readers, ${plan.concurrency.join(' then ')} posts in flight, ${plan.durationMs / 1000} s each ==`,
   );
-  const steps: ThroughputStep[] = [];
-  for (let run = 1; run <= common.runs; run++) {
-    await quietRound(common, run);
-    for (const kind of rotation(plan.kinds, run)) {
-      const measured = await measureThroughput(kind, plan, common.options, common.log);
-      steps.push(...measured);
-      for (const step of measured) common.log(`  ${kind.padEnd(8)} run ${run}/${common.runs}, ${describeStep(step)}`);
-    }
-  }
+  const steps = await rounds(plan.kinds, common, (kind) => measureThroughput(kind, plan, common.options, common.log), describeStep);
   const summaries: ThroughputSummary[] = [];
   for (const kind of plan.kinds) {
     for (const concurrency of plan.concurrency) {
@@ -662,15 +654,7 @@ export async function tablosScenario(plan: TablosPlan & { kinds: TargetKind[] },
   common.log(
     `== tablos: ${plan.kinds.join(', ')} · ${plan.tablos} tablos × ${plan.readersPerTablo} readers, ${plan.concurrency} posts in flight spread over them, ${plan.durationMs / 1000} s ==`,
   );
-  const results: TablosRun[] = [];
-  for (let run = 1; run <= common.runs; run++) {
-    await quietRound(common, run);
-    for (const kind of rotation(plan.kinds, run)) {
-      const result = await measureTablos(kind, plan, common.options, common.log);
-      results.push(result);
-      common.log(`  ${kind.padEnd(11)} run ${run}/${common.runs}: ${describeTablos(result)}`);
-    }
-  }
+  const results = await rounds(plan.kinds, common, async (kind) => [await measureTablos(kind, plan, common.options, common.log)], describeTablos);
   const summaries = plan.kinds.flatMap((kind) => {
     const runs = results.filter((r) => r.kind === kind);
     return runs.length ? [summarizeTablos(runs)] : [];
