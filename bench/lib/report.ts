@@ -101,8 +101,9 @@ export function unsettledMemory(s: { kind: string; openFailed: number; endedEarl
 
 /** A verdict passes only when its figure meets the target and its runs were exact and complete. */
 export function judged(target: string, figure: string, meets: boolean, problems: string[], row?: VerdictRow): Verdict {
-  if (problems.length === 0) return { target, figure, pass: meets, row };
-  return { target, figure: `${figure} — not judged, the run was incomplete (${problems.join('; ')})`, pass: false, row };
+  const withRow = row ? { row } : {};
+  if (problems.length === 0) return { target, figure, pass: meets, ...withRow };
+  return { target, figure: `${figure} — not judged, the run was incomplete (${problems.join('; ')})`, pass: false, ...withRow };
 }
 
 const exactlyOnce = (s: Summary) => incompleteness(s).length === 0;
