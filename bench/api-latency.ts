@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { Arrivals } from './lib/arrivals.ts';
 import { Browser } from './lib/http.ts';
 import { cleanUp } from './lib/processes.ts';
+import { readFrames } from './lib/sse-text.ts';
 import { percentile } from './lib/stats.ts';
 import { startApp } from './lib/targets.ts';
 
@@ -24,26 +25,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const now = () => performance.now();
 
 /** Reads a stream's frames and notes each message id it carries (HTML: the article's id; JSON: message.id). */
-async function readStream(url: URL, headers: Record<string, string>, arrivals: Arrivals, signal: AbortSignal, idOf: (frame: string) => number | undefined) {
-  const response = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal });
-  if (response.status !== 200 || !response.body) throw new Error(`${url.pathname} answered ${response.status}`);
-  const decoder = new TextDecoder();
-  let buffer = '';
-  void (async () => {
-    try {
-      for await (const chunk of response.body!) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const id = idOf(buffer.slice(0, end));
-          buffer = buffer.slice(end + 2);
-          if (id !== undefined) arrivals.arrived(String(id));
-        }
-      }
-    } catch {
-      // aborted at the end
-    }
-  })();
+function readStream(url: URL, headers: Record<string, string>, arrivals: Arrivals, signal: AbortSignal, idOf: (frame: string) => number | undefined) {
+  return readFrames(url, headers, signal, (frame) => {
+    const id = idOf(frame);
+    if (id !== undefined) arrivals.arrived(String(id));
+  });
 }
 
 const htmlId = (frame: string) => Number(/id="message-(\d+)"/.exec(frame)?.[1]) || undefined;

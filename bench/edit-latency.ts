@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { Arrivals } from './lib/arrivals.ts';
 import { Browser } from './lib/http.ts';
 import { cleanUp } from './lib/processes.ts';
+import { readFrames } from './lib/sse-text.ts';
 import { percentile } from './lib/stats.ts';
 import { startApp } from './lib/targets.ts';
 
@@ -23,28 +24,12 @@ const gapMs = Number(args['gap-ms']);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const now = () => performance.now();
 
-async function readStream(baseUrl: string, path: string, cookie: string, arrivals: Arrivals, signal: AbortSignal): Promise<void> {
-  const response = await fetch(new URL(path, baseUrl), { headers: { Accept: 'text/event-stream', Cookie: cookie }, signal });
-  if (response.status !== 200 || !response.body) throw new Error(`the stream answered ${response.status}`);
-  const decoder = new TextDecoder();
-  let buffer = '';
-  void (async () => {
-    try {
-      for await (const chunk of response.body!) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const id = /id="message-(\d+)"/.exec(frame)?.[1];
-          const version = /data-version="(\d+)"/.exec(frame)?.[1];
-          if (id && version) arrivals.arrived(`${id}:${version}`);
-        }
-      }
-    } catch {
-      // aborted at the end
-    }
-  })();
+function readStream(baseUrl: string, path: string, cookie: string, arrivals: Arrivals, signal: AbortSignal): Promise<void> {
+  return readFrames(new URL(path, baseUrl), { Cookie: cookie }, signal, (frame) => {
+    const id = /id="message-(\d+)"/.exec(frame)?.[1];
+    const version = /data-version="(\d+)"/.exec(frame)?.[1];
+    if (id && version) arrivals.arrived(`${id}:${version}`);
+  });
 }
 
 async function main(): Promise<void> {

@@ -28,16 +28,15 @@
  * non-zero. Whatever happens (failure, Ctrl-C, the time bound), the processes and databases it
  * started are ended and dropped.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { projectRoot } from './lib/paths.ts';
+import { type Section, writeDocument, writeSection } from './lib/document.ts';
 import { cleanUp } from './lib/processes.ts';
 import { describeRun, measure, type RunResult, type Scenario } from './lib/measure.ts';
 import { machine, ratioTable, runsTable, summarize, type Summary, summaryTable, type Verdict, verdicts } from './lib/report.ts';
-import { type Common, idleScenario, instancesScenario, type Outcome, quietRound, rotation, socketioScenario, throughputScenario, verdictLine } from './lib/scenarios.ts';
+import { type Common, idleScenario, instancesScenario, type Outcome, pagesScenario, quietRound, rotation, socketioScenario, tablosScenario, throughputScenario, verdictLine } from './lib/scenarios.ts';
 import { appSnapshot, databaseServerUrl, isAppKind, TARGET_KINDS, type TargetKind } from './lib/targets.ts';
 
 const { values: args } = parseArgs({
@@ -56,6 +55,9 @@ const { values: args } = parseArgs({
     'open-concurrency': { type: 'string' },
     concurrency: { type: 'string' },
     duration: { type: 'string' },
+    processes: { type: 'string' },
+    tablos: { type: 'string' },
+    connections: { type: 'string' },
     'app-ref': { type: 'string' },
     'quiet-wait': { type: 'string' },
     'server-node-args': { type: 'string' },
@@ -66,11 +68,13 @@ const { values: args } = parseArgs({
   strict: true,
 });
 
-const SCENARIOS = ['stream', 'instances', 'idle', 'throughput', 'socketio'] as const;
+const SCENARIOS = ['stream', 'instances', 'idle', 'throughput', 'socketio', 'tablos', 'pages'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 const requested = (args.scenario ?? 'stream').split(',').map((s) => s.trim());
-const scenarioNames: ScenarioName[] = requested.includes('all')
-  ? ['instances', 'idle', 'throughput', 'socketio']
+/** `--scenario all`: every scenario, at the sizes of the full run that rewrites docs/performance.md. */
+const all = requested.includes('all');
+const scenarioNames: ScenarioName[] = all
+  ? [...SCENARIOS]
   : requested.map((name) => {
       if (!(SCENARIOS as readonly string[]).includes(name)) throw new Error(`unknown scenario ${name}: choose from ${SCENARIOS.join(', ')}, all`);
       return name as ScenarioName;
@@ -91,8 +95,8 @@ const first = (text: string | undefined) => list(text)?.[0];
 
 // A hard bound on the whole run: whatever hangs, the bench ends and cleans up.
 const boundMinutes: Record<ScenarioName, number> = quick
-  ? { stream: 4, instances: 4, idle: 4, throughput: 4, socketio: 4 }
-  : { stream: 25, instances: 12, idle: 14, throughput: 12, socketio: 10 };
+  ? { stream: 4, instances: 4, idle: 5, throughput: 4, socketio: 4, tablos: 5, pages: 5 }
+  : { stream: 25, instances: 12, idle: 25, throughput: 12, socketio: 10, tablos: 15, pages: 15 };
 const deadlineMs = scenarioNames.reduce((total, name) => total + boundMinutes[name], 0) * 60_000 * Math.max(1, runs / 3);
 
 let interrupted = false;
@@ -218,6 +222,13 @@ async function streamScenario(): Promise<Outcome> {
   return { markdown, summary, verdicts: allVerdicts, runs: results.length, data: results };
 }
 
+/** What `--scenario all` runs (said in the document it writes). */
+const ALL_SIZES =
+  'stream 1,000 and 5,000 streams (200 and 100 messages); instances and socketio 1,000 readers × 200 messages at 20/s; ' +
+  'idle 30,000 streams on 2 server processes (6 client processes on 127.0.0.2–7); throughput 100 readers, 1 and 16 in flight, 5 s each; ' +
+  'tablos 100 tablos × 10 readers, 64 in flight for 8 s (app-cluster with WEB_CONCURRENCY=2 and Socket.IO); ' +
+  'pages 20 connections for 8 s, and 50 sign-ins during fan-out to 1,000 readers (200 messages at 20/s).';
+
 /** The section each scenario rewrites in docs/performance.md. */
 const MARKERS: Record<ScenarioName, string> = {
   stream: 'bench:results',
@@ -225,6 +236,8 @@ const MARKERS: Record<ScenarioName, string> = {
   idle: 'bench:idle',
   throughput: 'bench:throughput',
   socketio: 'bench:socketio',
+  tablos: 'bench:tablos',
+  pages: 'bench:pages',
 };
 const HEADINGS: Record<ScenarioName, string> = {
   stream: 'Latest results',
@@ -232,22 +245,9 @@ const HEADINGS: Record<ScenarioName, string> = {
   idle: 'Latest results: 10,000 idle streams',
   throughput: 'Latest results: sustained posting',
   socketio: 'Latest results: Socket.IO and the bare ceiling',
+  tablos: 'Latest results: 100 tablos at once',
+  pages: 'Latest results: pages and sign-in',
 };
-
-function writeSection(name: ScenarioName, body: string): void {
-  const file = path.join(projectRoot, 'docs', 'performance.md');
-  const start = `<!-- ${MARKERS[name]}:start -->`;
-  const end = `<!-- ${MARKERS[name]}:end -->`;
-  let text = '';
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    text = `# Performance\n`;
-  }
-  if (!text.includes(start) || !text.includes(end)) text += `\n## ${HEADINGS[name]}\n\n${start}\n${end}\n`;
-  text = text.slice(0, text.indexOf(start) + start.length) + `\n${body}\n` + text.slice(text.indexOf(end));
-  writeFileSync(file, text);
-}
 
 const started = performance.now();
 let failed = false;
@@ -255,6 +255,7 @@ let pgVersion = 'unknown';
 const everything: Record<string, unknown> = {};
 const allVerdicts: Verdict[] = [];
 const summaries: string[] = [];
+const sections: Section[] = [];
 try {
   const needsDatabase = scenarioNames.some((name) => name !== 'stream' || (targetsArg ?? ['app']).some(isAppKind));
   if (needsDatabase) pgVersion = await postgresVersion();
@@ -283,16 +284,22 @@ try {
         break;
       }
       case 'idle': {
-        const n = subscribers ?? (quick ? 1_000 : 10_000);
+        // The full run holds item 5's 30,000; on its own the scenario keeps its 10,000 on one process.
+        const n = subscribers ?? (quick ? 1_000 : all ? 30_000 : 10_000);
+        // A process may hold 20,000 descriptors (the server's too): past 15,000 streams, several
+        // server processes; --quick runs two, so that the smoke test takes that path.
+        const processes = Number(args.processes ?? (n > 15_000 ? Math.max(2, Math.ceil(n / 15_000)) : quick ? 2 : 1));
         outcome = await idleScenario(
           {
             streams: n,
-            workers: Number(args.workers ?? Math.max(2, Math.ceil(n / 2_500))),
+            processes,
+            // One loopback source address per worker (~28k ports each): 5,000 sockets each past 10,000.
+            workers: Number(args.workers ?? (n > 10_000 ? Math.ceil(n / 5_000) : Math.max(2, Math.ceil(n / 2_500)))),
             openConcurrency: Number(args['open-concurrency'] ?? 16),
             keepAliveMs: Number(args['keepalive-ms'] ?? 2_000),
             windowMs: Number(args.window ?? (quick ? 5 : 8)) * 1000,
             messages: messages ?? 3,
-            kinds: targetsArg ?? ['app', 'bare'],
+            kinds: targetsArg ?? (processes > 1 ? ['app-cluster', 'bare'] : ['app', 'bare']),
           },
           common,
         );
@@ -303,35 +310,87 @@ try {
           {
             readers: subscribers ?? 100,
             workers: Number(args.workers ?? 2),
-            concurrency: list(args.concurrency) ?? (quick ? [8] : [1, 4, 16]),
-            durationMs: Number(args.duration ?? (quick ? 3 : 6)) * 1000,
+            concurrency: list(args.concurrency) ?? (quick ? [8] : all ? [1, 16] : [1, 4, 16]),
+            durationMs: Number(args.duration ?? (quick ? 3 : all ? 5 : 6)) * 1000,
             kinds: targetsArg ?? ['app', 'socketio', 'bare'],
           },
           common,
         );
         break;
+      case 'tablos': {
+        const tablos = Number(args.tablos ?? (quick ? 20 : 100));
+        outcome = await tablosScenario(
+          {
+            tablos,
+            readersPerTablo: subscribers ?? 10,
+            workers: Number(args.workers ?? 2),
+            concurrency: first(args.concurrency) ?? (quick ? 16 : 64),
+            durationMs: Number(args.duration ?? (quick ? 3 : 8)) * 1000,
+            processes: Number(args.processes ?? 2),
+            kinds: targetsArg ?? (quick || all ? ['app-cluster', 'socketio'] : ['app-cluster', 'app-pg', 'socketio']),
+          },
+          common,
+        );
+        break;
+      }
+      case 'pages': {
+        const n = subscribers ?? (quick ? 200 : 1_000);
+        outcome = await pagesScenario(
+          {
+            connections: Number(args.connections ?? 20),
+            durationMs: Number(args.duration ?? (quick ? 2 : 8)) * 1000,
+            messages: 50,
+            fanOut: {
+              subscribers: n,
+              messages: messages ?? (quick ? 40 : 200),
+              rate: Number(args.rate ?? Math.min(20, 25_000 / n)),
+              workers: Number(args.workers ?? Math.max(2, Math.ceil(n / 2_500))),
+              openConcurrency: 64,
+            },
+            burst: 50,
+          },
+          common,
+        );
+        break;
+      }
     }
     everything[name] = outcome.data;
     allVerdicts.push(...outcome.verdicts);
     const minutes = (performance.now() - scenarioStarted) / 60_000;
     summaries.push(`== ${name}: summary ==\n\n${outcome.summary}`);
-    if (write) {
-      const command = `npm run bench${name === 'stream' ? '' : ` -- --scenario ${name}`}`;
-      const header = [
-        `Measured ${new Date().toISOString().slice(0, 10)} by \`${command}\`${args['app-ref'] ? ` with \`--app-ref ${args['app-ref']}\`` : ''} (${outcome.runs} runs, ${minutes.toFixed(1)} min).`,
-        '',
-        '```',
-        ...info.lines.map((line) => (line.startsWith('date: ') ? `date: ${scenarioDate}` : line)),
-        `postgresql: ${pgVersion}`,
-        `load average (1, 5, 15 min) before → after: ${loadBefore} → ${loadAverage()}`,
-        `free -h:`,
-        info.free,
-        '```',
-        '',
-      ];
-      writeSection(name, `${header.join('\n')}\n${outcome.markdown}`);
+    const command = all ? `npm run bench -- --scenario all${quick ? ' --quick' : ''}` : `npm run bench${name === 'stream' ? '' : ` -- --scenario ${name}`}`;
+    const header = [
+      `Measured ${new Date().toISOString().slice(0, 10)} by \`${command}\`${args['app-ref'] ? ` with \`--app-ref ${args['app-ref']}\`` : ''} (${outcome.runs} runs, ${minutes.toFixed(1)} min).`,
+      '',
+      '```',
+      ...info.lines.map((line) => (line.startsWith('date: ') ? `date: ${scenarioDate}` : line)),
+      `postgresql: ${pgVersion}`,
+      `load average (1, 5, 15 min) before → after: ${loadBefore} → ${loadAverage()}`,
+      `free -h:`,
+      info.free,
+      '```',
+      '',
+    ];
+    const section = { marker: MARKERS[name], heading: HEADINGS[name], body: `${header.join('\n')}\n${outcome.markdown}` };
+    sections.push(section);
+    // The whole run rewrites the file at its end; a scenario alone rewrites its own section now.
+    if (write && !all) {
+      writeSection(section);
       console.log(`(${name}: results written to docs/performance.md)`);
     }
+  }
+  if (write && all) {
+    writeDocument({
+      title: `Results of ${new Date().toISOString().slice(0, 10)} (\`npm run bench -- --scenario all\`${quick ? ' --quick' : ''}${args['app-ref'] ? ` --app-ref ${args['app-ref']}` : ''})`,
+      intro: [
+        `Every scenario, one after the other, ${runs} runs of each target (medians), in ${((performance.now() - started) / 60_000).toFixed(1)} min. ` +
+          `Every figure is compared with a baseline measured in the same run; the box is shared, so the ratios are what to read. Sizes: ${ALL_SIZES}`,
+      ],
+      machine: [...info.lines, `postgresql: ${pgVersion}`, `load average (1, 5, 15 min) at the end: ${loadAverage()}`, 'free -h:', info.free],
+      verdicts: allVerdicts,
+      sections,
+    });
+    console.log('(docs/performance.md rewritten from this run)');
   }
 } catch (error) {
   failed = true;

@@ -8,7 +8,8 @@
  * comparable with the driver's post times on the same machine.
  */
 import net from 'node:net';
-import type { DeliveryReport, Endpoint, FromWorker, OpenSummary, ToWorker } from './lib/protocol.ts';
+import { requestHead } from './lib/http-head.ts';
+import type { DeliveryReport, Endpoint, FromWorker, OpenSummary, ToWorker, UpTo } from './lib/protocol.ts';
 import { SocketIoReader, upgradeRequest } from './lib/socketio-reader.ts';
 import { SseReader } from './lib/sse-reader.ts';
 
@@ -18,8 +19,10 @@ function send(message: FromWorker): void {
   process.send?.(message);
 }
 
-/** Per message id, over all of this worker's streams. */
+/** Per message id, over all of this worker's streams (channel c's id n at c × stride + n). */
 let expectedMessages = 0;
+let channels = 1;
+let stride = 1;
 let receivedBy = new Int32Array(1);
 let firstAt = new Float64Array(1);
 let lastAt = new Float64Array(1);
@@ -33,17 +36,18 @@ let ended = 0;
 let bytes = 0;
 let keepAlives = 0;
 
-type Stream = { socket: net.Socket; seen: Uint8Array; highest: number; live: boolean };
+type Stream = { socket: net.Socket; channel: number; seen: Uint8Array; highest: number; live: boolean };
 const streams: Stream[] = [];
 const readBuffer = Buffer.allocUnsafe(64 * 1024);
 
-function openStream(endpoint: Endpoint, timeoutMs: number): Promise<Stream> {
+function openStream(endpoint: Endpoint, timeoutMs: number, localAddress: string | undefined): Promise<Stream> {
   return new Promise((resolve, reject) => {
     let reader: { push: (buffer: Buffer) => void } | undefined;
     let receivedAt = 0;
     const socket = net.connect({
       host: endpoint.host,
       port: endpoint.port,
+      localAddress,
       // Reads land in one buffer shared by every socket (it is parsed before the next read), so a
       // read allocates nothing.
       onread: {
@@ -62,7 +66,9 @@ function openStream(endpoint: Endpoint, timeoutMs: number): Promise<Stream> {
         },
       },
     });
-    const stream: Stream = { socket, seen: new Uint8Array(expectedMessages + 1), highest: 0, live: false };
+    const channel = endpoint.channel ?? 0;
+    const base = channel * stride;
+    const stream: Stream = { socket, channel, seen: new Uint8Array(expectedMessages + 1), highest: 0, live: false };
     let settled = false;
     const fail = (why: string) => {
       if (settled) return;
@@ -99,9 +105,9 @@ function openStream(endpoint: Endpoint, timeoutMs: number): Promise<Stream> {
         if (id < stream.highest) outOfOrder++;
         else stream.highest = id;
         delivered++;
-        const count = ++receivedBy[id]!;
-        if (count === 1) firstAt[id] = receivedAt;
-        lastAt[id] = Math.max(lastAt[id]!, receivedAt);
+        const count = ++receivedBy[base + id]!;
+        if (count === 1) firstAt[base + id] = receivedAt;
+        lastAt[base + id] = Math.max(lastAt[base + id]!, receivedAt);
       },
       onEnd: () => socket.end(),
       onComment: () => {
@@ -121,25 +127,19 @@ function openStream(endpoint: Endpoint, timeoutMs: number): Promise<Stream> {
       }
       fail('closed before the stream started');
     });
-    if (endpoint.protocol === 'socketio') {
-      socket.write(upgradeRequest(endpoint));
-    } else {
-      const headers = Object.entries(endpoint.headers)
-        .map(([name, value]) => `${name}: ${value}\r\n`)
-        .join('');
-      socket.write(
-        `GET ${endpoint.path} HTTP/1.1\r\nHost: ${endpoint.host}:${endpoint.port}\r\n` +
-          `Accept: text/event-stream\r\nCache-Control: no-cache\r\n${headers}\r\n`,
-      );
-    }
+    socket.write(
+      endpoint.protocol === 'socketio' ? upgradeRequest(endpoint) : requestHead(endpoint, 'Accept: text/event-stream\r\nCache-Control: no-cache\r\n'),
+    );
   });
 }
 
 async function openAll(message: Extract<ToWorker, { type: 'open' }>): Promise<OpenSummary> {
   expectedMessages = message.messages;
-  receivedBy = new Int32Array(expectedMessages + 1);
-  firstAt = new Float64Array(expectedMessages + 1).fill(Number.NaN);
-  lastAt = new Float64Array(expectedMessages + 1).fill(Number.NEGATIVE_INFINITY);
+  channels = message.channels ?? 1;
+  stride = expectedMessages + 1;
+  receivedBy = new Int32Array(channels * stride);
+  firstAt = new Float64Array(channels * stride).fill(Number.NaN);
+  lastAt = new Float64Array(channels * stride).fill(Number.NEGATIVE_INFINITY);
   const started = now();
   const failures = new Map<string, number>();
   let next = 0;
@@ -149,7 +149,7 @@ async function openAll(message: Extract<ToWorker, { type: 'open' }>): Promise<Op
       const index = message.firstIndex + next++;
       const endpoint = message.endpoints[index % message.endpoints.length]!;
       try {
-        streams.push(await openStream(endpoint, message.openTimeoutMs));
+        streams.push(await openStream(endpoint, message.openTimeoutMs, message.localAddress));
       } catch (error) {
         failed++;
         const why = (error as Error).message;
@@ -166,17 +166,23 @@ async function openAll(message: Extract<ToWorker, { type: 'open' }>): Promise<Op
   };
 }
 
+/** The highest id expected on a channel. */
+const limit = (upTo: UpTo | undefined, channel: number) =>
+  Math.min(upTo === undefined ? expectedMessages : typeof upTo === 'number' ? upTo : (upTo[channel] ?? 0), expectedMessages);
+
 /** What this worker's streams saw of ids 1..upTo (all expected ids by default). */
-function report(upTo = expectedMessages): DeliveryReport {
-  const last = Math.min(upTo, expectedMessages);
+function report(upTo?: UpTo): DeliveryReport {
   let missing = 0;
   for (const stream of streams) {
+    const last = limit(upTo, stream.channel);
     for (let id = 1; id <= last; id++) if (!stream.seen[id]) missing++;
   }
-  const plain = (values: Float64Array) => Array.from(values.subarray(0, last + 1), (v) => (Number.isFinite(v) ? v : Number.NaN));
+  // One channel: only ids 0..upTo; several: the whole layout (channel c at c × stride).
+  const length = channels === 1 ? limit(upTo, 0) + 1 : channels * stride;
+  const plain = (values: Float64Array) => Array.from(values.subarray(0, length), (v) => (Number.isFinite(v) ? v : Number.NaN));
   return {
     streams: streams.length,
-    receivedBy: Array.from(receivedBy.subarray(0, last + 1)),
+    receivedBy: Array.from(receivedBy.subarray(0, length)),
     firstAt: plain(firstAt),
     lastAt: plain(lastAt),
     duplicates,
@@ -211,7 +217,7 @@ process.on('message', (raw) => {
       send({
         type: 'status',
         delivered,
-        expected: streams.length * Math.min(message.upTo ?? expectedMessages, expectedMessages),
+        expected: streams.reduce((total, stream) => total + limit(message.upTo, stream.channel), 0),
         ended,
         keepAlives,
         open: streams.filter((s) => s.live).length,

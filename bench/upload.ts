@@ -7,18 +7,18 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase } from '../test/support/database.ts';
 import { createTablo, registerPerson } from '../test/support/client.ts';
 import { projectRoot } from './lib/paths.ts';
+import { rssBytes as rssOf } from './lib/processes.ts';
 
 const FILE_BYTES = 25 * 1000 * 1000;
 const PORT = 55482;
 const runs = Number(process.argv[2] ?? 5);
 
-const rssOf = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
 const mb = (bytes: number) => (bytes / (1000 * 1000)).toFixed(1);
 
 const database = await createTestDatabase();

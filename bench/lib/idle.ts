@@ -8,11 +8,13 @@
 import { CpuWatch, cpuMs, othersPercent, postgresPidsFor, rssBytes, settle, sleep } from './processes.ts';
 import { percentile, sum } from './stats.ts';
 import { SubscriberPool } from './subscribers.ts';
-import { type AppOptions, type ServerOptions, startTarget, type TargetKind } from './targets.ts';
+import { type AppOptions, type ServerOptions, startTarget, withDeathNotice, type TargetKind } from './targets.ts';
 import { warmUp } from './measure.ts';
 
 export type IdlePlan = {
   streams: number;
+  /** Server worker processes (WEB_CONCURRENCY) of app-cluster and bare; 1 for the others. */
+  processes: number;
   workers: number;
   /** Streams each worker opens at once. */
   openConcurrency: number;
@@ -66,7 +68,7 @@ export async function measureIdle(
 ): Promise<IdleResult> {
   const started = performance.now();
   const [target, pool] = await Promise.all([
-    startTarget(kind, { ...options, keepAliveMs: plan.keepAliveMs }),
+    startTarget(kind, { ...options, keepAliveMs: plan.keepAliveMs, processes: plan.processes }),
     SubscriberPool.start(plan.workers),
   ]);
   try {
@@ -154,9 +156,7 @@ export async function measureIdle(
       seconds: (performance.now() - started) / 1000,
     };
   } catch (error) {
-    const notice = target.deathNotice();
-    if (notice) throw new Error(`${(error as Error).message}\n${notice}`, { cause: error });
-    throw error;
+    throw withDeathNotice(target, error);
   } finally {
     await pool.stop();
     await target.stop();

@@ -3,13 +3,13 @@
  * one at a time at a fixed rate, then what every stream saw. Everything it starts it stops,
  * whether the run succeeds or not.
  */
-import http from 'node:http';
 import { io } from 'socket.io-client';
 import { CpuWatch, type CpuUse, cpuMs, postgresPidsFor, rssBytes, settle, sleep } from './processes.ts';
 import type { Endpoint } from './protocol.ts';
+import { readFrames } from './sse-text.ts';
 import { percentile, sum } from './stats.ts';
 import { SubscriberPool } from './subscribers.ts';
-import { type AppOptions, type Channel, type ServerOptions, startTarget, type TargetKind } from './targets.ts';
+import { type AppOptions, type Channel, type ServerOptions, startTarget, withDeathNotice, type Target, type TargetKind } from './targets.ts';
 
 export type Scenario = {
   subscribers: number;
@@ -55,6 +55,8 @@ export type RunResult = {
   settledQuietly: boolean;
   /** Per message id 1..M: [ms since the first post, first-stream latency, last-stream latency, streams that got it]. */
   timeline: Array<[number, number, number, number]>;
+  /** What the side load did, when there was one. */
+  sideLoad?: string;
   seconds: number;
 };
 
@@ -86,21 +88,22 @@ function openWarmUpStream(endpoint: Endpoint): Promise<WarmUpStream> {
       });
     });
   }
-  return new Promise((resolve, reject) => {
-    let text = ''; // a warm-up is short: keep it all, count frames when asked
-    const request = http.get(
-      { host: endpoint.host, port: endpoint.port, path: endpoint.path, agent: false, headers: { Accept: 'text/event-stream', ...endpoint.headers } },
-      (response) => {
-        response.setEncoding('utf8');
-        response.on('data', (part: string) => (text += part));
-        const received = () => text.match(/^id: \d+$/gm)?.length ?? 0;
-        if (response.statusCode === 200) resolve({ received, close: () => request.destroy() });
-        else reject(new Error(`warm-up stream answered ${response.statusCode}`));
-      },
-    );
-    request.setTimeout(10_000, () => request.destroy(new Error('warm-up stream timed out')));
-    request.on('error', reject);
-  });
+  const aborted = new AbortController();
+  const timeout = setTimeout(() => aborted.abort(new Error('warm-up stream timed out')), 10_000);
+  let received = 0;
+  const url = new URL(endpoint.path, `http://${endpoint.host}:${endpoint.port}`);
+  return readFrames(url, endpoint.headers, aborted.signal, (frame) => {
+    if (/^id: \d+$/m.test(frame)) received++;
+  }).then(
+    () => {
+      clearTimeout(timeout);
+      return { received: () => received, close: () => aborted.abort() };
+    },
+    (error: unknown) => {
+      clearTimeout(timeout);
+      throw error;
+    },
+  );
 }
 
 /**
@@ -125,7 +128,20 @@ export async function warmUp(channel: Channel): Promise<void> {
   }
 }
 
-export async function measure(kind: TargetKind, scenario: Scenario, options: AppOptions & ServerOptions, log: (line: string) => void): Promise<RunResult> {
+/**
+ * Other work put on the server while it fans out (the pages scenario's burst of sign-ins):
+ * `prepare` runs once the streams are open, and the function it answers is started, not awaited,
+ * when message `atMessage` is posted; what it answers describes it in the run's result.
+ */
+export type SideLoad = { atMessage: number; prepare: (target: Target) => Promise<() => Promise<string>> };
+
+export async function measure(
+  kind: TargetKind,
+  scenario: Scenario,
+  options: AppOptions & ServerOptions,
+  log: (line: string) => void,
+  sideLoad?: SideLoad,
+): Promise<RunResult> {
   const started = performance.now();
   const [target, pool] = await Promise.all([startTarget(kind, options), SubscriberPool.start(scenario.workers)]);
   try {
@@ -142,6 +158,8 @@ export async function measure(kind: TargetKind, scenario: Scenario, options: App
     const quiet = await settle(target.pids);
     const rssAfterBytes = sum(target.pids.map(rssBytes));
     const clockSkewMs = await pool.clockSkew();
+    const fireSideLoad = await sideLoad?.prepare(target);
+    let sideLoadDone: Promise<string> | undefined;
 
     // Posting: one at a time, no faster than the rate.
     const sentAt: number[] = new Array<number>(scenario.messages + 1).fill(Number.NaN);
@@ -162,6 +180,7 @@ export async function measure(kind: TargetKind, scenario: Scenario, options: App
       const due = postingStarted + (n - 1) * interval;
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
+      if (n === sideLoad?.atMessage) sideLoadDone = fireSideLoad?.();
       try {
         const answer = await channel.post(n);
         // The number the server gave it (one at a time, that is n).
@@ -173,6 +192,7 @@ export async function measure(kind: TargetKind, scenario: Scenario, options: App
         postFailures++;
       }
     }
+    const sideLoadReport = await sideLoadDone;
     const delivered = await pool.waitForDeliveries(10_000 + scenario.subscribers);
     const cpuAfter = sum(target.pids.map(cpuMs));
     const postingCpu = watch.stop();
@@ -219,12 +239,11 @@ export async function measure(kind: TargetKind, scenario: Scenario, options: App
       clockSkewMs,
       settledQuietly: quiet.quiet,
       timeline,
+      sideLoad: sideLoadReport,
       seconds: (performance.now() - started) / 1000,
     };
   } catch (error) {
-    const notice = target.deathNotice();
-    if (notice) throw new Error(`${(error as Error).message}\n${notice}`, { cause: error });
-    throw error;
+    throw withDeathNotice(target, error);
   } finally {
     await pool.stop();
     await target.stop();

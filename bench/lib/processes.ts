@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { projectRoot } from './paths.ts';
+import { sum } from './stats.ts';
 
 type Undo = { name: string; run: () => Promise<void> };
 const undos = new Set<Undo>();
@@ -118,23 +119,52 @@ export function cpuMs(pid: number): number {
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
+ * Waits until `busyMs` (CPU time used so far by whatever is watched) grows by at most
+ * `busyShare` of one core over a `windowMs` window, twice in a row. Bounded: gives up after
+ * `maxMs` and says so, with the share of the last window.
+ */
+async function untilQuiet(
+  busyMs: () => number,
+  options: { windowMs: number; busyShare: number; minMs: number; maxMs: number },
+): Promise<{ ms: number; quiet: boolean; busyShare: number }> {
+  const started = performance.now();
+  await sleep(options.minMs);
+  let quietWindows = 0;
+  let share = Number.NaN;
+  do {
+    const before = busyMs();
+    await sleep(options.windowMs);
+    share = (busyMs() - before) / options.windowMs;
+    quietWindows = share <= options.busyShare ? quietWindows + 1 : 0;
+    if (quietWindows >= 2) return { ms: performance.now() - started, quiet: true, busyShare: share };
+  } while (performance.now() - started < options.maxMs);
+  return { ms: performance.now() - started, quiet: false, busyShare: share };
+}
+
+/**
  * Waits until the processes are quiet (together under `busyShare` of one core over a
  * `windowMs` window, twice in a row), so that memory is read after the work of opening streams
  * (queries, catch-up) is done. Bounded: gives up after `maxMs` and says so.
  */
-export async function settle(pids: number[], options: { windowMs?: number; busyShare?: number; minMs?: number; maxMs?: number } = {}): Promise<{ ms: number; quiet: boolean }> {
+export function settle(pids: number[], options: { windowMs?: number; busyShare?: number; minMs?: number; maxMs?: number } = {}): Promise<{ ms: number; quiet: boolean }> {
   const { windowMs = 250, busyShare = 0.05, minMs = 500, maxMs = 15_000 } = options;
-  const started = performance.now();
-  await sleep(minMs);
-  let quietWindows = 0;
-  while (performance.now() - started < maxMs) {
-    const before = pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
-    await sleep(windowMs);
-    const used = pids.reduce((sum, pid) => sum + cpuMs(pid), 0) - before;
-    quietWindows = used <= windowMs * busyShare ? quietWindows + 1 : 0;
-    if (quietWindows >= 2) return { ms: performance.now() - started, quiet: true };
+  return untilQuiet(() => sum(pids.map((pid) => cpuMsOrUndefined(pid) ?? 0)), { windowMs, busyShare, minMs, maxMs });
+}
+
+/** A process and all its descendants (a cluster primary and its workers), from /proc/<pid>/task/<tid>/children. */
+export function processTree(pid: number): number[] {
+  const found = [pid];
+  for (let i = 0; i < found.length; i++) {
+    try {
+      for (const task of readdirSync(`/proc/${found[i]}/task`)) {
+        const children = readFileSync(`/proc/${found[i]}/task/${task}/children`, 'utf8').trim();
+        if (children) found.push(...children.split(' ').map(Number));
+      }
+    } catch {
+      // gone meanwhile
+    }
   }
-  return { ms: performance.now() - started, quiet: false };
+  return found;
 }
 
 /** Every PostgreSQL server process on this machine, with its command line (the database it serves is in it). */
@@ -261,18 +291,7 @@ export function postgresPidsFor(databaseName: string): number[] {
  * over two `windowMs` windows in a row — so that a run does not start in the middle of someone
  * else's burst on a shared machine. Answers how long it waited and whether it got quiet.
  */
-export async function waitForQuietMachine(maxMs: number, options: { windowMs?: number; busyShare?: number } = {}): Promise<{ ms: number; quiet: boolean; busyShare: number }> {
+export function waitForQuietMachine(maxMs: number, options: { windowMs?: number; busyShare?: number } = {}): Promise<{ ms: number; quiet: boolean; busyShare: number }> {
   const { windowMs = 1_000, busyShare = 0.25 } = options;
-  const started = performance.now();
-  let quietWindows = 0;
-  let share = Number.NaN;
-  do {
-    const before = machineCpuMs();
-    await sleep(windowMs);
-    const after = machineCpuMs();
-    share = (after.busy - before.busy) / windowMs;
-    quietWindows = share <= busyShare ? quietWindows + 1 : 0;
-    if (quietWindows >= 2) return { ms: performance.now() - started, quiet: true, busyShare: share };
-  } while (performance.now() - started < maxMs);
-  return { ms: performance.now() - started, quiet: false, busyShare: share };
+  return untilQuiet(() => machineCpuMs().busy, { windowMs, busyShare, minMs: 0, maxMs });
 }

@@ -15,7 +15,15 @@ export type Endpoint = {
    * (`path` is then the engine.io URL, `/socket.io/?EIO=4&transport=websocket&…`).
    */
   protocol?: 'sse' | 'socketio';
+  /**
+   * Which channel (tablo, topic) this endpoint is, when a run watches several (0..channels-1):
+   * message ids are numbered per channel, so each is checked against its own 1..N. 0 by default.
+   */
+  channel?: number;
 };
+
+/** Ids 1..upTo expected: one limit for the one channel, or one per channel. */
+export type UpTo = number | number[];
 
 /** Driver → worker. */
 export type ToWorker =
@@ -29,15 +37,19 @@ export type ToWorker =
       firstIndex: number;
       /** Streams being opened at once by this worker. */
       concurrency: number;
-      /** Message ids 1..messages are expected on every stream. */
+      /** Message ids 1..messages are expected on every stream (per channel). */
       messages: number;
+      /** Channels the endpoints belong to (Endpoint.channel); 1 by default. */
+      channels?: number;
+      /** The local address the sockets bind to (127.0.0.x): each address has only ~28k ports to one destination. */
+      localAddress?: string;
       /** Give up on a stream that has not answered within this. */
       openTimeoutMs: number;
     }
   | { type: 'clock'; sentAt: number }
   /** `upTo`: only ids 1..upTo are expected (when fewer than `messages` were sent). */
-  | { type: 'status'; upTo?: number }
-  | { type: 'collect'; upTo?: number }
+  | { type: 'status'; upTo?: UpTo }
+  | { type: 'collect'; upTo?: UpTo }
   | { type: 'exit' };
 
 export type OpenSummary = {
@@ -50,7 +62,10 @@ export type OpenSummary = {
 
 export type DeliveryReport = {
   streams: number;
-  /** Index = message id (0 unused): how many streams got it at least once. */
+  /**
+   * Index = message id (0 unused): how many streams got it at least once. With several channels,
+   * channel c's id n is at c × (messages + 1) + n (the same layout for firstAt and lastAt).
+   */
   receivedBy: number[];
   /** Index = message id: earliest and latest first-receipt time over this worker's streams (ms, epoch-based). NaN when none. */
   firstAt: number[];

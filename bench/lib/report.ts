@@ -62,7 +62,12 @@ export function summarize(runs: RunResult[]): Summary {
   };
 }
 
-export type Verdict = { target: string; figure: string; pass: boolean };
+/**
+ * A target and how it went. `row`: the same, split for the table of every target in
+ * docs/performance.md (issue item, measured figure, its baseline, the ratio, the goal).
+ */
+export type Verdict = { target: string; figure: string; pass: boolean; row?: VerdictRow };
+export type VerdictRow = { item: string; measured: string; baseline: string; ratio: string; goal: string };
 
 /**
  * What keeps a latency run from being judged: anything lost, doubled, reordered or refused. Latency
@@ -95,9 +100,10 @@ export function unsettledMemory(s: { kind: string; openFailed: number; endedEarl
 }
 
 /** A verdict passes only when its figure meets the target and its runs were exact and complete. */
-export function judged(target: string, figure: string, meets: boolean, problems: string[]): Verdict {
-  if (problems.length === 0) return { target, figure, pass: meets };
-  return { target, figure: `${figure} — not judged, the run was incomplete (${problems.join('; ')})`, pass: false };
+export function judged(target: string, figure: string, meets: boolean, problems: string[], row?: VerdictRow): Verdict {
+  const withRow = row ? { row } : {};
+  if (problems.length === 0) return { target, figure, pass: meets, ...withRow };
+  return { target, figure: `${figure} — not judged, the run was incomplete (${problems.join('; ')})`, pass: false, ...withRow };
 }
 
 const exactlyOnce = (s: Summary) => incompleteness(s).length === 0;

@@ -10,6 +10,7 @@
  * with the official socket.io-client (bench/lib/measure.ts).
  */
 import { randomBytes } from 'node:crypto';
+import { requestHead, ResponseHead } from './http-head.ts';
 import type { Endpoint } from './protocol.ts';
 
 export type SocketIoHandlers = {
@@ -38,13 +39,9 @@ const enum State {
 
 /** The HTTP request that opens the WebSocket. */
 export function upgradeRequest(endpoint: Endpoint): string {
-  const headers = Object.entries(endpoint.headers)
-    .map(([name, value]) => `${name}: ${value}\r\n`)
-    .join('');
-  return (
-    `GET ${endpoint.path} HTTP/1.1\r\nHost: ${endpoint.host}:${endpoint.port}\r\n` +
-    `Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n` +
-    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n${headers}\r\n`
+  return requestHead(
+    endpoint,
+    `Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n`,
   );
 }
 
@@ -67,7 +64,7 @@ const MESSAGE_PREFIX = '42["message",{"id":';
 
 export class SocketIoReader {
   private state = State.Head;
-  private head = '';
+  private readonly head = new ResponseHead();
   private header = Buffer.alloc(14);
   private headerHave = 0;
   private headerNeed = 2;
@@ -87,20 +84,11 @@ export class SocketIoReader {
     while (at < end) {
       switch (this.state) {
         case State.Head: {
-          const before = this.head.length;
-          this.head += buffer.toString('latin1', at, end);
-          const blank = this.head.indexOf('\r\n\r\n');
-          if (blank === -1) {
-            if (this.head.length > 16_384) throw new Error('response head too large');
-            return;
-          }
-          at += blank + 4 - before;
-          const head = this.head.slice(0, blank);
-          this.head = '';
-          const statusLine = head.slice(0, head.indexOf('\r\n') === -1 ? head.length : head.indexOf('\r\n'));
-          const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0);
-          this.state = status === 101 ? State.FrameHead : State.Done;
-          this.handlers.onHead(status, statusLine);
+          const read = this.head.read(buffer, at);
+          if (!read) return;
+          at = read.bodyAt;
+          this.state = read.head.status === 101 ? State.FrameHead : State.Done;
+          this.handlers.onHead(read.head.status, read.head.statusLine);
           break;
         }
         case State.FrameHead: {

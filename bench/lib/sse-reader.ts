@@ -4,6 +4,7 @@
  * `event:` lines and its end (a blank line). Data lines are skipped without being copied, so a
  * worker can hold thousands of streams and stay cheap per byte.
  */
+import { ResponseHead } from './http-head.ts';
 
 const LF = 10;
 const CR = 13;
@@ -38,7 +39,7 @@ export type SseHandlers = {
 
 export class SseReader {
   private state = Body.Head;
-  private head = '';
+  private readonly head = new ResponseHead();
   private chunkLeft = 0;
   private sizeText = '';
   private bodyStarted = false;
@@ -57,21 +58,11 @@ export class SseReader {
     while (at < end) {
       switch (this.state) {
         case Body.Head: {
-          // Heads are small and arrive once: a string is fine here.
-          const before = this.head.length;
-          this.head += buffer.toString('latin1', at, end);
-          const blank = this.head.indexOf('\r\n\r\n');
-          if (blank === -1) {
-            if (this.head.length > 16_384) throw new Error('response head too large');
-            return;
-          }
-          at += blank + 4 - before;
-          const head = this.head.slice(0, blank);
-          this.head = '';
-          const statusLine = head.slice(0, head.indexOf('\r\n') === -1 ? head.length : head.indexOf('\r\n'));
-          const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0);
-          this.state = /\r\ntransfer-encoding:\s*chunked/i.test(head) ? Body.ChunkSize : Body.Raw;
-          this.handlers.onHead(status, statusLine);
+          const read = this.head.read(buffer, at);
+          if (!read) return;
+          at = read.bodyAt;
+          this.state = /\r\ntransfer-encoding:\s*chunked/i.test(read.head.text) ? Body.ChunkSize : Body.Raw;
+          this.handlers.onHead(read.head.status, read.head.statusLine);
           break;
         }
         case Body.ChunkSize: {

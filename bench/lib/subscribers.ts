@@ -6,7 +6,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import path from 'node:path';
 import { endProcess, onCleanUp } from './processes.ts';
 import { projectRoot } from './paths.ts';
-import type { DeliveryReport, Endpoint, FromWorker, OpenSummary, ToWorker } from './protocol.ts';
+import type { DeliveryReport, Endpoint, FromWorker, OpenSummary, ToWorker, UpTo } from './protocol.ts';
 
 type Worker = { child: ChildProcess; inbox: FromWorker[]; waiters: Array<() => void>; stop: () => Promise<void> };
 
@@ -88,8 +88,17 @@ export class SubscriberPool {
     return new SubscriberPool(await Promise.all(Array.from({ length: count }, (_, i) => startWorker(i + 1))));
   }
 
-  /** Opens `total` streams spread evenly over the workers; answers once all are open (or failed). */
-  async open(total: number, endpoints: Endpoint[], messages: number, options: { concurrency: number; timeoutMs: number }): Promise<OpenSummary> {
+  /**
+   * Opens `total` streams spread evenly over the workers; answers once all are open (or failed).
+   * Worker i binds its sockets to 127.0.0.(i + 2) when the server is on loopback: one source
+   * address has only ~28k ephemeral ports, so 30,000 streams need several.
+   */
+  async open(
+    total: number,
+    endpoints: Endpoint[],
+    messages: number,
+    options: { concurrency: number; timeoutMs: number; channels?: number },
+  ): Promise<OpenSummary> {
     const started = performance.now();
     const share = (i: number) => Math.floor(total / this.workers.length) + (i < total % this.workers.length ? 1 : 0);
     let firstIndex = 0;
@@ -102,6 +111,8 @@ export class SubscriberPool {
         firstIndex,
         concurrency: options.concurrency,
         messages,
+        channels: options.channels,
+        localAddress: endpoints[0]?.host.startsWith('127.') ? `127.0.0.${i + 2}` : undefined,
         openTimeoutMs: options.timeoutMs,
       });
       firstIndex += count;
@@ -136,8 +147,8 @@ export class SubscriberPool {
     return worst;
   }
 
-  /** Deliveries so far, over all workers (`upTo`: only ids 1..upTo are expected). */
-  async status(upTo?: number): Promise<{ delivered: number; expected: number; ended: number; keepAlives: number; open: number }> {
+  /** Deliveries so far, over all workers (`upTo`: only ids 1..upTo are expected, per channel when a list). */
+  async status(upTo?: UpTo): Promise<{ delivered: number; expected: number; ended: number; keepAlives: number; open: number }> {
     const total = { delivered: 0, expected: 0, ended: 0, keepAlives: 0, open: 0 };
     for (const worker of this.workers) tell(worker, { type: 'status', upTo });
     for (const worker of this.workers) {
@@ -152,7 +163,7 @@ export class SubscriberPool {
   }
 
   /** Polls until every open stream has every message (ids 1..upTo), or `timeoutMs` passes. Answers whether complete. */
-  async waitForDeliveries(timeoutMs: number, upTo?: number): Promise<boolean> {
+  async waitForDeliveries(timeoutMs: number, upTo?: UpTo): Promise<boolean> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const { delivered, expected } = await this.status(upTo);
@@ -162,7 +173,7 @@ export class SubscriberPool {
     }
   }
 
-  async collect(upTo?: number): Promise<Deliveries> {
+  async collect(upTo?: UpTo): Promise<Deliveries> {
     for (const worker of this.workers) tell(worker, { type: 'collect', upTo });
     const reports: DeliveryReport[] = [];
     for (const worker of this.workers) reports.push((await expect(worker, 'report', 30_000)).report);

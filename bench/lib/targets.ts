@@ -7,7 +7,10 @@
  *   app-pg     Tablo, one instance, REALTIME_BUS=postgres (LISTEN/NOTIFY with nobody else listening)
  *   app-2x     Tablo, two instances on one database, REALTIME_BUS=postgres; streams alternate
  *              between them, posts go through the first
- *   bare       bench/bare-sse-server.ts: node:http SSE fan-out, the ceiling
+ *   app-cluster  Tablo, one instance of WEB_CONCURRENCY workers (ServerOptions.processes, 2 by
+ *              default) behind one port, REALTIME_BUS=postgres
+ *   bare       bench/bare-sse-server.ts: node:http SSE fan-out, the ceiling (clustered too when
+ *              ServerOptions.processes > 1)
  *   socketio   bench/socketio-server.ts: a Socket.IO room broadcast
  */
 import { execFileSync } from 'node:child_process';
@@ -18,7 +21,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { Browser, Poster, type PostResult } from './http.ts';
 import { projectRoot } from './paths.ts';
-import { onCleanUp, type Server, startServer } from './processes.ts';
+import { onCleanUp, processTree, type Server, startServer } from './processes.ts';
 import type { Endpoint } from './protocol.ts';
 
 export type Post = (n: number) => Promise<PostResult>;
@@ -28,6 +31,8 @@ export type Channel = {
   endpoints: Endpoint[];
   /** Posts message number `n` (1, 2, …) and answers when the server has answered. */
   post: Post;
+  /** The page that shows the channel (the app's discussion page), signed in as its owner. */
+  page?: { path: string; headers: Record<string, string> };
   /**
    * `count` more ways to post, each on a connection of its own (the app's spread over the poster
    * sessions), for posting several at a time. `n` only makes bodies and client tokens unique: the
@@ -44,6 +49,8 @@ export type Target = {
   databaseName?: string;
   /** A fresh channel (a tablo, a topic) nobody has used yet. */
   channel: (name: string) => Promise<Channel>;
+  /** The app's own: the URL and its registered people, for the page and sign-in scenarios. */
+  app?: { baseUrl: string; emails: string[]; password: string };
   /** When a server process has died: which, how, and the end of its output. */
   deathNotice: () => string | undefined;
   stop: () => Promise<void>;
@@ -58,7 +65,14 @@ function deathNotice(servers: Array<[Server, string]>): string | undefined {
   return notices.length ? notices.join('\n') : undefined;
 }
 
-export const TARGET_KINDS = ['app', 'app-pg', 'app-2x', 'bare', 'socketio'] as const;
+/** A run's error, with the notice of the server's death when that is why it failed. */
+export function withDeathNotice(target: Target, error: unknown): Error {
+  const notice = target.deathNotice();
+  if (notice) return new Error(`${(error as Error).message}\n${notice}`, { cause: error });
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+export const TARGET_KINDS = ['app', 'app-pg', 'app-2x', 'app-cluster', 'bare', 'socketio'] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
 export const isAppKind = (kind: string) => kind.startsWith('app');
 
@@ -76,6 +90,8 @@ export type ServerOptions = {
   nodeArgs?: string[];
   /** Keep-alive interval of the servers (app: STREAM_KEEPALIVE_MS; bare: KEEPALIVE_MS; Socket.IO: pingInterval). */
   keepAliveMs?: number;
+  /** Worker processes (WEB_CONCURRENCY) of app-cluster (2 by default) and of bare (1 by default). */
+  processes?: number;
 };
 
 export type AppOptions = {
@@ -85,6 +101,8 @@ export type AppOptions = {
   appRoot?: string;
 };
 
+const PASSWORD = 'bench password 1234';
+
 /** A server that knows only topics: the bare SSE fan-out or the Socket.IO one. */
 async function startTopicServer(kind: 'bare' | 'socketio', options: ServerOptions): Promise<Target> {
   const socketio = kind === 'socketio';
@@ -93,7 +111,7 @@ async function startTopicServer(kind: 'bare' | 'socketio', options: ServerOption
     name: socketio ? 'Socket.IO server' : 'bare SSE server',
     entry: socketio ? 'bench/socketio-server.ts' : 'bench/bare-sse-server.ts',
     nodeArgs: options.nodeArgs,
-    env: { ...process.env, PORT: '0', HOST, NODE_ENV: 'production', ...keepAlive },
+    env: { ...process.env, PORT: '0', HOST, NODE_ENV: 'production', WEB_CONCURRENCY: String(socketio ? 1 : (options.processes ?? 1)), ...keepAlive },
     portFrom: /listening on port (\d+)/,
     timeoutMs: 20_000,
   });
@@ -105,7 +123,7 @@ async function startTopicServer(kind: 'bare' | 'socketio', options: ServerOption
   };
   return {
     kind,
-    pids: [server.pid],
+    pids: processTree(server.pid),
     deathNotice: () => deathNotice([[server, `the ${kind} server`]]),
     channel: async (name) => {
       const topic = encodeURIComponent(name);
@@ -182,10 +200,12 @@ export function appSnapshot(ref: string): { root: string; commit: string } {
  * cookies in turn (and, with two instances, alternate between them). Several posters use the
  * poster's and the readers' sessions in turn, each on a connection of its own.
  */
-export async function startApp(kind: 'app' | 'app-pg' | 'app-2x', options: AppOptions & ServerOptions): Promise<Target> {
+export async function startApp(kind: 'app' | 'app-pg' | 'app-2x' | 'app-cluster', options: AppOptions & ServerOptions): Promise<Target> {
   const database = await createDatabase();
   const sessionSecret = randomBytes(32).toString('hex');
   const instances = kind === 'app-2x' ? 2 : 1;
+  // Explicit: with REALTIME_BUS=postgres the app would otherwise start one worker per core.
+  const workers = kind === 'app-cluster' ? (options.processes ?? 2) : 1;
   const servers: Server[] = [];
   try {
     // One after the other: the first applies the migrations.
@@ -206,6 +226,7 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x', options: AppOp
             SESSION_SECRET: sessionSecret,
             DATA_DIR: path.join(os.tmpdir(), `tablo-bench-${process.pid}`),
             REALTIME_BUS: kind === 'app' ? 'memory' : 'postgres',
+            WEB_CONCURRENCY: String(workers),
             // A benchmark posts far faster than a person may.
             POST_RATE_LIMIT: '0',
             // Its readers are a handful of people, each with hundreds of streams open.
@@ -230,7 +251,7 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x', options: AppOp
     const browser = new Browser(baseUrl);
     const email = `${name.toLowerCase().replace(/\W+/g, '-')}.${randomBytes(3).toString('hex')}@bench.test`;
     await browser.get('/register');
-    const answer = await browser.post('/register', { email, name, password: 'bench password 1234' });
+    const answer = await browser.post('/register', { email, name, password: PASSWORD });
     if (answer.status !== 303) throw new Error(`registering ${name} failed: ${answer.status} ${answer.html.slice(0, 200)}`);
     await browser.get('/tablos'); // the signed-in session's CSRF token
     return { browser, email };
@@ -248,8 +269,10 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x', options: AppOp
 
   return {
     kind,
-    pids: servers.map((s) => s.pid),
+    // A clustered instance's workers are its primary's children; they are all listening by now.
+    pids: servers.flatMap((s) => processTree(s.pid)),
     databaseName: database.name,
+    app: { baseUrl, emails: [owner, ...readers].map((person) => person.email), password: PASSWORD },
     deathNotice: () => deathNotice(servers.map((s, i) => [s, `the app server${instances > 1 ? ` ${i + 1}` : ''}`])),
     channel: async (name) => {
       const created = await owner.browser.post('/tablos', { title: name });
@@ -260,8 +283,10 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x', options: AppOp
         const added = await owner.browser.post(`/tablos/${tabloId}/members`, { email: reader.email });
         if (added.status !== 303) throw new Error(`inviting a member failed: ${added.status} ${added.html.slice(0, 200)}`);
         // Adding someone is an invitation: they accept it from their list.
+        // Channels may be made several at once: the invitation to accept is the one naming this tablo.
         const list = await reader.browser.get('/tablos');
-        const invitation = new RegExp(`action="/invitations/(\\d+)/accept"`).exec(list.html)?.[1];
+        const item = list.html.split('<li id="invitation-').find((part) => part.includes(`<span class="invitation-tablo">${name}</span>`));
+        const invitation = item && /action="\/invitations\/(\d+)\/accept"/.exec(item)?.[1];
         const accepted = invitation ? await reader.browser.post(`/invitations/${invitation}/accept`, {}) : undefined;
         if (accepted?.status !== 303) throw new Error(`accepting the invitation failed: ${accepted?.status ?? 'no invitation listed'}`);
       }
@@ -291,6 +316,7 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x', options: AppOp
           })),
         ),
         post: postAs(owner, connection(), 'owner'),
+        page: { path: `/tablos/${tabloId}/discussion`, headers: { Cookie: owner.browser.cookieHeader() } },
         posters: (count) =>
           Array.from({ length: count }, () => {
             const index = made++;

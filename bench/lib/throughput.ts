@@ -10,7 +10,7 @@ import pg from 'pg';
 import { CpuWatch, type CpuUse, postgresPidsFor, settle } from './processes.ts';
 import { percentile } from './stats.ts';
 import { SubscriberPool } from './subscribers.ts';
-import { type AppOptions, databaseServerUrl, isAppKind, type ServerOptions, startTarget, type TargetKind } from './targets.ts';
+import { type AppOptions, databaseServerUrl, isAppKind, type ServerOptions, startTarget, withDeathNotice, type TargetKind } from './targets.ts';
 import { warmUp } from './measure.ts';
 
 export type ThroughputPlan = {
@@ -233,9 +233,7 @@ export async function measureThroughput(
     }
     return steps;
   } catch (error) {
-    const notice = target.deathNotice();
-    if (notice) throw new Error(`${(error as Error).message}\n${notice}`, { cause: error });
-    throw error;
+    throw withDeathNotice(target, error);
   } finally {
     await target.stop();
   }
@@ -246,8 +244,8 @@ export const acceptedPerSecond = (s: ThroughputStep) => s.accepted / (s.postingM
 /** Deliveries per second to the readers, first POST → last delivery. */
 export const deliveredPerSecond = (s: ThroughputStep) => s.deliveries / (s.fanOutMs / 1000);
 /** Share of one core (100 = one core busy) used by a group over the posting window. */
-export const corePercent = (s: ThroughputStep, group: string) => (100 * (s.cpu.groups[group] ?? 0)) / s.cpu.wallMs;
-export const machinePercent = (s: ThroughputStep) => (100 * s.cpu.machineBusyMs) / s.cpu.wallMs;
+export const corePercent = (s: { cpu: CpuUse }, group: string) => (100 * (s.cpu.groups[group] ?? 0)) / s.cpu.wallMs;
+export const machinePercent = (s: { cpu: CpuUse }) => (100 * s.cpu.machineBusyMs) / s.cpu.wallMs;
 
 /**
  * What ran out, with the evidence. CPU: the server is one Node process whose JavaScript runs on
@@ -257,7 +255,7 @@ export const machinePercent = (s: ThroughputStep) => (100 * s.cpu.machineBusyMs)
  * are serialized, and throughput is one over the time the lock is held — a time spent in
  * PostgreSQL, or (when its holder is "idle in transaction") waiting for the app's next statement.
  */
-export function saturation(s: ThroughputStep): string {
+export function saturation(s: Pick<ThroughputStep, 'cpu' | 'concurrency' | 'kind' | 'database'>): string {
   const shares: Array<[string, number]> = [
     ['the server process', corePercent(s, 'server')],
     ['PostgreSQL', corePercent(s, 'postgres')],
