@@ -1,5 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
-import type { Database } from '../db/database.ts';
+import { type Database, PREPARED } from '../db/database.ts';
 import type { EventKind } from '../db/schema.ts';
 import { queuePushSql } from '../notify/queue.ts';
 import { queueWebhooksSql } from '../webhooks/queue.ts';
@@ -97,8 +97,7 @@ async function insertMessage(
   const notify = announce ?? sql``;
   const counted = announce ? sql`, (SELECT count(*) FROM notified) AS notices` : sql``;
   try {
-    const { rows } = await sql<{ id: number; seq: number; created_at: Date; name: string; handle: string; attachment_id?: number }>`
-      WITH numbered AS (
+    const { rows } = await sql<{ id: number; seq: number; created_at: Date; name: string; handle: string; attachment_id?: number }>`${sql.raw(PREPARED)}WITH numbered AS (
         UPDATE tablos SET last_seq = last_seq + 1, last_activity_at = now()
         WHERE id = ${input.tabloId}
         RETURNING id, last_seq
@@ -204,8 +203,7 @@ export async function storeMessages(
 async function insertMessages(db: Database, tabloId: number, posts: NewMessage[], announce: RawBuilder<unknown> | undefined): Promise<Message[]> {
   const n = posts.length;
   const mentions = posts.flatMap((post, i) => post.mentions.mentions.map((m) => ({ n: i + 1, ...m })));
-  const { rows } = await sql<{ id: number; seq: number; created_at: Date; name: string; handle: string; n: number }>`
-    WITH numbered AS (
+  const { rows } = await sql<{ id: number; seq: number; created_at: Date; name: string; handle: string; n: number }>`${sql.raw(PREPARED)}WITH numbered AS (
       UPDATE tablos SET last_seq = last_seq + ${n}, last_activity_at = now()
       WHERE id = ${tabloId}
       RETURNING id, last_seq - ${n} AS base
