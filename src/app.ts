@@ -104,6 +104,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/', (_req, res) => {
     res.redirect(303, res.locals.currentUser ? '/tablos' : '/login');
   });
+  // First: posting is the request a person makes most, and each router it passes costs a walk of its routes.
+  app.use(discussionRoutes(discussion));
   app.use(
     accountRoutes(db, {
       // Signing out ends that session's open streams at once (on every instance).
@@ -115,7 +117,6 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(tabloRoutes(db, deps.live));
   app.use(invitationRoutes(db, deps.live));
   app.use(botRoutes(db, deps.live, { allowPrivateUrls: config.allowPrivateUrls }));
-  app.use(discussionRoutes(discussion));
   app.use(searchRoutes(db));
   app.use(peopleRoutes(db));
   app.use(fileRoutes(db, deps.fileStore));
