@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Database } from './db/database.ts';
 import { renderMessage } from './discussion/fragment.ts';
 import { changeJson } from './discussion/message-json.ts';
-import { eventAt } from './discussion/messages.ts';
+import { eventsAt } from './discussion/messages.ts';
 import type { StreamOwner } from './live/broker.ts';
 import type { LiveRules } from './live/fanout.ts';
 import { liveTokenKeys } from './accounts/tokens.ts';
@@ -23,11 +23,14 @@ export function liveRules(db: Database): LiveRules {
       return renderPartial('presence', { shown: people.slice(0, PRESENCE_SHOWN), more: Math.max(0, people.length - PRESENCE_SHOWN) }).trim();
     },
 
-    async loadChange({ tabloId, seq, messageId }) {
-      // The event's own seq, with its message's current state (it may show a later change too).
-      const event = await eventAt(db, tabloId, seq);
-      if (!event || event.message.id !== messageId) return undefined;
-      return { tabloId, seq, html: renderMessage(event.message), json: changeJson(seq, event.kind, event.message) };
+    async loadChanges(wanted) {
+      // Each event's own seq, with its message's current state (it may show a later change too).
+      const found = await eventsAt(db, wanted);
+      return wanted.map(({ tabloId, seq, messageId }, i) => {
+        const event = found[i];
+        if (!event || event.message.id !== messageId) return undefined;
+        return { tabloId, seq, html: renderMessage(event.message), json: changeJson(seq, event.kind, event.message) };
+      });
     },
 
     async newestSeqs(tabloIds) {

@@ -468,15 +468,16 @@ function toMessage(row: MessageRow): Message {
   };
 }
 
-/** The event at a seq of a tablo's log: its kind, and the message it changed as it is now (one query). */
-export async function eventAt(db: Database, tabloId: number, seq: number): Promise<{ kind: EventKind; message: Message } | undefined> {
-  const row = await messagesQuery(db)
+/** Several events of tablos' logs at once, each with its message as it is now; in the order asked (undefined where there is none). */
+export async function eventsAt(db: Database, events: { tabloId: number; seq: number }[]): Promise<({ kind: EventKind; message: Message } | undefined)[]> {
+  if (events.length === 0) return [];
+  const rows = await messagesQuery(db)
     .innerJoin('tablo_events as e', 'e.message_id', 'm.id')
-    .select('e.kind')
-    .where('e.tablo_id', '=', tabloId)
-    .where('e.seq', '=', seq)
-    .executeTakeFirst();
-  return row && { kind: row.kind, message: toMessage(row) };
+    .select(['e.kind', 'e.tablo_id as event_tablo_id', 'e.seq as event_seq'])
+    .where(sql<boolean>`(e.tablo_id, e.seq) IN (SELECT * FROM unnest(${events.map((e) => e.tabloId)}::int[], ${events.map((e) => e.seq)}::int[]))`)
+    .execute();
+  const found = new Map(rows.map((row) => [`${row.event_tablo_id}:${row.event_seq}`, { kind: row.kind, message: toMessage(row) }]));
+  return events.map((e) => found.get(`${e.tabloId}:${e.seq}`));
 }
 
 /**

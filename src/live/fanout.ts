@@ -23,10 +23,11 @@ export interface LiveRules {
   /** The presence list of a discussion, as HTML, for these people (the same for every viewer). */
   renderPresence(userIds: number[]): Promise<string>;
   /**
-   * A change event heard from another instance: the event at `seq` of a tablo's log, which changed
-   * message `messageId`, framed with that message in its current state.
+   * Change events heard from another instance: each the event at `seq` of a tablo's log, which
+   * changed message `messageId`, framed with that message in its current state; in the order
+   * asked, undefined for one that is not (or no longer) there.
    */
-  loadChange(event: { tabloId: number; seq: number; messageId: number }): Promise<ChangeEvent | undefined>;
+  loadChanges(events: { tabloId: number; seq: number; messageId: number }[]): Promise<(ChangeEvent | undefined)[]>;
   /** The newest seq of each of these tablos' logs. */
   newestSeqs(tabloIds: number[]): Promise<Map<number, number>>;
   /** Of these stream owners, those that may no longer stream, and why (a revoked token is `signed-out`). */

@@ -37,7 +37,7 @@ export class PostgresBus implements RealtimeBus {
     this.listener = new NoticeListener(
       databaseUrl,
       logger,
-      { heard: (notice) => this.receive(notice), reconnected: () => this.catchUp() },
+      { heard: (notices) => this.receive(notices), reconnected: () => this.catchUp() },
       () => metrics.busReconnects.inc(),
     );
   }
@@ -110,28 +110,37 @@ export class PostgresBus implements RealtimeBus {
     void sendNotice(this.db, notice, this.logger);
   }
 
-  private async receive(notice: Notice): Promise<void> {
-    this.metrics.busNotifications.labels(notice.k).inc();
-    if (notice.from === this.instanceId) return; // acted on locally already
-    switch (notice.k) {
-      case 'event':
-        return this.deliver(notice.tablo, notice.seq, notice.id);
-      case 'tablo':
-        return this.fanout.tabloChanged(notice.tablo, notice.change, notice.tell);
-      case 'invitations':
-        return this.fanout.invitationsChanged(notice.tablo, notice.people);
-      case 'close':
-        return this.fanout.closeStreams(notice.scope, notice.reason);
-      case 'presence':
-        return this.fanout.presenceChanged(notice.tablo);
-      case 'read':
-        return this.fanout.readAdvanced(notice.read.map(([tabloId, userId]) => ({ tabloId, userId })));
+  /** What other instances announced, in commit order. The change events among them are read in one query. */
+  private async receive(notices: Notice[]): Promise<void> {
+    const theirs = notices.filter((notice) => notice.from !== this.instanceId); // acted on locally already
+    const events = theirs.flatMap((n) => (n.k === 'event' ? [{ tabloId: n.tablo, seq: n.seq, messageId: n.id }] : []));
+    const loaded = events.length ? await this.rules.loadChanges(events) : [];
+    let next = 0;
+    for (const notice of notices) this.metrics.busNotifications.labels(notice.k).inc();
+    for (const notice of theirs) {
+      switch (notice.k) {
+        case 'event': {
+          const event = loaded[next++];
+          if (event) this.fanout.change(event);
+          break;
+        }
+        case 'tablo':
+          this.fanout.tabloChanged(notice.tablo, notice.change, notice.tell);
+          break;
+        case 'invitations':
+          this.fanout.invitationsChanged(notice.tablo, notice.people);
+          break;
+        case 'close':
+          this.fanout.closeStreams(notice.scope, notice.reason);
+          break;
+        case 'presence':
+          this.fanout.presenceChanged(notice.tablo);
+          break;
+        case 'read':
+          this.fanout.readAdvanced(notice.read.map(([tabloId, userId]) => ({ tabloId, userId })));
+          break;
+      }
     }
-  }
-
-  private async deliver(tabloId: number, seq: number, messageId: number): Promise<void> {
-    const event = await this.rules.loadChange({ tabloId, seq, messageId });
-    if (event) this.fanout.change(event);
   }
 
   /**

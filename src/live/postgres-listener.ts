@@ -4,8 +4,11 @@ import type { Database } from '../db/database.ts';
 import { CHANNEL, decodeNotice, type Notice, notifySql } from './notices.ts';
 
 export type ListenerHandlers = {
-  /** One notice at a time, in the order heard (commit order). */
-  heard: (notice: Notice) => Promise<void>;
+  /**
+   * The notices heard since the last call, in the order heard (commit order); the next call waits
+   * for this one. Under load a call gets many: what it reads for them, it reads once.
+   */
+  heard: (notices: Notice[]) => Promise<void>;
   /** After a dropped connection is back: what was announced meanwhile is gone, catch up. Runs before anything heard on the new connection. */
   reconnected: () => Promise<void>;
 };
@@ -19,6 +22,8 @@ export class NoticeListener {
   private client: pg.Client | undefined;
   private stopped = false;
   private queue: Promise<void> = Promise.resolve();
+  /** Heard and not yet handed on: the next turn of the queue takes them all. */
+  private pending: Notice[] = [];
 
   constructor(
     private readonly databaseUrl: string,
@@ -50,9 +55,12 @@ export class NoticeListener {
       if (n.channel !== CHANNEL || !n.payload) return;
       const notice = decodeNotice(n.payload);
       if (!notice) return this.logger.warn('bus notice not understood');
-      // One at a time, so that change events reach streams in commit order.
+      // One turn at a time, so that change events reach streams in commit order; a turn takes
+      // everything heard while the previous one ran.
+      this.pending.push(notice);
+      if (this.pending.length > 1) return;
       this.queue = this.queue
-        .then(() => this.handlers.heard(notice))
+        .then(() => this.handlers.heard(this.pending.splice(0)))
         .catch((error) => this.logger.warn({ err: error }, 'bus notification failed'));
     });
     await client.connect();
