@@ -75,7 +75,7 @@ async function channels(make: (name: string) => Promise<Channel>, count: number)
 export async function measureTablos(kind: TargetKind, plan: TablosPlan, options: AppOptions & ServerOptions, log: (line: string) => void): Promise<TablosRun> {
   const started = performance.now();
   const [target, pool] = await Promise.all([
-    startTarget(kind, { ...options, readers: plan.readersPerTablo, processes: plan.processes }),
+    startTarget(kind, { ...options, readers: 0, ownReaders: plan.readersPerTablo, processes: plan.processes }),
     SubscriberPool.start(plan.workers),
   ]);
   try {

@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import signature from 'cookie-signature';
 import pg from 'pg';
 import { Browser, Poster, type PostResult } from './http.ts';
 import { projectRoot } from './paths.ts';
@@ -97,6 +98,13 @@ export type ServerOptions = {
 export type AppOptions = {
   /** Distinct signed-in people whose sessions the subscribers use (all members of every channel). */
   readers: number;
+  /**
+   * Instead: each channel gets this many people of its own, one stream each, made in the database
+   * with sessions minted there (no sign-up forms: 1,000 argon2 hashes would take minutes). A
+   * person's streams hear about all of their tablos (`activity`), so a few readers shared by 100
+   * tablos would each get every tablo's events on every stream, unlike any real team.
+   */
+  ownReaders?: number;
   /** Where the app's src/ is run from (see appSnapshot); the project itself by default. */
   appRoot?: string;
 };
@@ -258,6 +266,36 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x' | 'app-cluster'
   };
 
   const owner = await register('Bench Poster');
+  const ownReadersOf = async (tabloId: number, count: number): Promise<string[]> => {
+    const client = new pg.Client({ connectionString: database.url });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      const tag = randomBytes(4).toString('hex');
+      const { rows } = await client.query<{ id: number }>(
+        `INSERT INTO users (email, name, handle, password_hash)
+         SELECT 'reader-' || $1 || '-' || i || '@bench.test', 'Reader ' || i, 'r' || $1 || i, 'not-a-hash'
+         FROM generate_series(1, $2::int) AS i RETURNING id`,
+        [tag, count],
+      );
+      const ids = rows.map((row) => row.id);
+      await client.query(`INSERT INTO tablo_members (tablo_id, user_id, role) SELECT $1, unnest($2::int[]), 'member'`, [tabloId, ids]);
+      const expires = new Date(Date.now() + 24 * 3600_000);
+      const sids = ids.map(() => randomBytes(24).toString('base64url'));
+      const sessions = ids.map((userId) => ({
+        cookie: { originalMaxAge: 24 * 3600_000, expires: expires.toISOString(), httpOnly: true, path: '/', sameSite: 'lax' },
+        userId,
+        createdAt: new Date().toISOString(),
+        userAgent: 'bench',
+        ip: HOST,
+      }));
+      await client.query(`INSERT INTO sessions (sid, sess, expire) SELECT unnest($1::text[]), unnest($2::json[]), $3`, [sids, sessions.map((x) => JSON.stringify(x)), expires]);
+      // express-session's cookie: "s:" + the id signed with the secret.
+      return sids.map((sid) => `tablo.sid=${encodeURIComponent(`s:${signature.sign(sid, sessionSecret)}`)}`);
+    } finally {
+      await client.end();
+    }
+  };
   const readers: Person[] = [];
   for (let i = 1; i <= options.readers; i++) readers.push(await register(`Bench Reader ${i}`));
   const connections: Poster[] = [];
@@ -279,6 +317,7 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x' | 'app-cluster'
       const tabloId = Number(/^\/tablos\/(\d+)(?:\/discussion)?$/.exec(created.location)?.[1]); // creating lands in its discussion
       if (created.status !== 303 || !tabloId) throw new Error(`creating a tablo failed: ${created.status}`);
       await owner.browser.get(`/tablos/${tabloId}`);
+      const ownCookies = options.ownReaders ? await ownReadersOf(tabloId, options.ownReaders) : [];
       for (const reader of readers) {
         const added = await owner.browser.post(`/tablos/${tabloId}/members`, { email: reader.email });
         if (added.status !== 303) throw new Error(`inviting a member failed: ${added.status} ${added.html.slice(0, 200)}`);
@@ -307,12 +346,12 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x' | 'app-cluster'
       let made = 0;
       return {
         // Reader by reader, instance by instance: round-robin alternates instances.
-        endpoints: sessions.flatMap((reader) =>
+        endpoints: (ownCookies.length ? ownCookies : sessions.map((reader) => reader.browser.cookieHeader())).flatMap((cookie) =>
           servers.map((server) => ({
             host: HOST,
             port: server.port,
             path: `/tablos/${tabloId}/discussion/stream`,
-            headers: { Cookie: reader.browser.cookieHeader() },
+            headers: { Cookie: cookie },
           })),
         ),
         post: postAs(owner, connection(), 'owner'),
