@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Broker, ReadPosition, StreamOwner } from './broker.ts';
 import type { CloseReason, TabloChange } from './events.ts';
@@ -38,6 +39,7 @@ export interface LiveRules {
 export type WhoIsHere = (tabloId: number) => Promise<number[]>;
 
 const PRESENCE_COALESCE_MS = 150;
+const MEMBERS_REMEMBERED_MS = 5_000;
 
 /**
  * Everything that reaches the streams open on this instance. A bus calls it: the in-process bus
@@ -47,6 +49,12 @@ const PRESENCE_COALESCE_MS = 150;
  */
 export class LocalFanout {
   private readonly presenceDue = new Set<number>();
+  /**
+   * Tablos' members, remembered: every post tells its tablo's members, and every change of a
+   * tablo's members announces itself here (tabloChanged) on every instance, which forgets them.
+   * The time bound covers an announcement missed while the bus was reconnecting.
+   */
+  private readonly members = new LRUCache<number, Promise<number[]>>({ max: 10_000, ttl: MEMBERS_REMEMBERED_MS });
   private presenceTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -70,6 +78,7 @@ export class LocalFanout {
   }
 
   tabloChanged(tabloId: number, change: TabloChange, alsoTell: number[] = []): void {
+    this.members.delete(tabloId);
     this.tellMembers(tabloId, namedFrame(change === 'members' ? 'members' : 'tablo', JSON.stringify({ tablo: tabloId, change })), alsoTell);
   }
 
@@ -134,10 +143,20 @@ export class LocalFanout {
     }
   }
 
+  private membersOf(tabloId: number): Promise<number[]> {
+    let members = this.members.get(tabloId);
+    if (!members) {
+      members = this.rules.membersOf(tabloId);
+      this.members.set(tabloId, members);
+      members.catch(() => this.members.delete(tabloId));
+    }
+    return members;
+  }
+
   /** Only members learn about a tablo; the query runs only when someone could be told. */
   private tellMembers(tabloId: number, frame: string, alsoTell: number[], exceptTabloId?: number): void {
     if (!this.broker.hasListenersBesides(exceptTabloId ?? -1) && alsoTell.length === 0) return;
-    this.rules.membersOf(tabloId).then(
+    this.membersOf(tabloId).then(
       (members) => this.broker.notifyPeople(new Set([...members, ...alsoTell]), frame, exceptTabloId),
       (error) => this.logger.warn({ err: error, tabloId }, 'telling members failed'),
     );
