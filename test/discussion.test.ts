@@ -440,3 +440,48 @@ describe('unread counts', () => {
     assert.equal((await unreadBadge(ada, tablo)).count, 1);
   });
 });
+
+describe('the page shows each message as it is now (fragments are remembered)', () => {
+  it('after a rename of its author, of a quoted author or of a reactor, and after an edit', async () => {
+    const [cy, dee] = await Promise.all([registerPerson(app.url, 'Cy'), registerPerson(app.url, 'Dee')]);
+    const tablo = await createTablo(cy, 'Renames');
+    await addMember(app.db, tablo, dee.id);
+    const original = await postOk(cy, tablo, 'The first plan');
+    await dee.client.get(discussion(tablo));
+    const reply = await postMessage(dee, tablo, 'Agreed', { fields: { reply_to: String(original.id) } });
+    assert.equal(reply.status, 201);
+    const reacted = await dee.client.post(`${messagesPath(tablo)}/${original.id}/reactions`, { emoji: '👍' }, { 'HX-Request': 'true', 'X-CSRF-Token': dee.client.csrfToken ?? '' });
+    assert.equal(reacted.status, 200);
+
+    const shown = async () => {
+      const page = await cy.client.get(discussion(tablo));
+      assert.equal(page.status, 200);
+      const [first, second] = articlesIn(page.html);
+      assert.ok(first && second, 'both messages are on the page');
+      return { first, second };
+    };
+    const before = await shown();
+    assert.equal(before.first.author, 'Cy');
+    assert.match(before.second.html, /<span class="message-reply-author">Cy<\/span>/);
+    assert.match(before.first.html, /title="Dee"/);
+    assert.equal((await shown()).first.html, before.first.html, 'the same bytes, page after page');
+
+    await cy.client.get('/settings');
+    assert.equal((await cy.client.post('/settings/name', { name: 'Cy Renamed' })).status, 303);
+    await dee.client.get('/settings');
+    assert.equal((await dee.client.post('/settings/name', { name: 'Dee Renamed' })).status, 303);
+    const renamed = await shown();
+    assert.equal(renamed.first.author, 'Cy Renamed');
+    assert.equal(renamed.first.version, before.first.version, 'a rename is no new version');
+    assert.match(renamed.first.html, /title="Dee Renamed"/);
+    assert.equal(renamed.second.author, 'Dee Renamed');
+    assert.match(renamed.second.html, /<span class="message-reply-author">Cy Renamed<\/span>/);
+
+    const edited = await cy.client.post(`${messagesPath(tablo)}/${original.id}/edit`, { body: 'The second plan' }, { 'HX-Request': 'true', 'X-CSRF-Token': cy.client.csrfToken ?? '' });
+    assert.equal(edited.status, 200);
+    const after = await shown();
+    assert.equal(after.first.bodyHtml, 'The second plan');
+    assert.equal(after.first.html, parseArticle(edited.html).html, 'the page shows the bytes the edit answered (and the stream sent)');
+    assert.match(after.second.html, /<span class="message-reply-text">The second plan<\/span>/, 'the quote shows the edited text');
+  });
+});

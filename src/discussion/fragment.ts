@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { renderPartial } from '../web/views.ts';
 import { bodyToHtml, isEmojiOnly } from './markdown.ts';
 import { fileUrl, thumbnailUrl } from '../files/files.ts';
@@ -12,6 +13,28 @@ import type { Attachment, Message } from './messages.ts';
  * everywhere. The author's name links to their profile (which itself decides who may see it).
  */
 export function renderMessage(message: Message, options: { highlighted?: boolean } = {}): string {
+  const highlighted = options.highlighted === true;
+  const key = `${highlighted ? 'h' : '-'}${JSON.stringify(message)}`;
+  let html = rendered.get(key);
+  if (html === undefined) rendered.set(key, (html = renderFragment(message, highlighted)));
+  return html;
+}
+
+/**
+ * Fragments already rendered, by everything they are rendered from: the whole message as read
+ * and the highlight. Not by id and version alone: a rename, a reactor's rename or the quoted
+ * message's edit or deletion changes what the fragment shows without a new version. The same
+ * input renders the same bytes, so a remembered fragment is the one that would be rendered now,
+ * whichever database or instance read the message. Bounded by characters (keys included): a page
+ * of 50 ordinary messages is about 70,000.
+ */
+const rendered = new LRUCache<string, string>({
+  maxSize: 16 * 2 ** 20,
+  sizeCalculation: (html, key) => html.length + key.length,
+});
+
+/** renderMessage without the memory (the tests compare the two). */
+export function renderFragment(message: Message, highlighted = false): string {
   const deleted = message.deletedAt !== null;
   const html = renderPartial('message', {
     id: message.id,
@@ -20,7 +43,7 @@ export function renderMessage(message: Message, options: { highlighted?: boolean
     authorId: message.authorId,
     createdAt: message.createdAt.toISOString(),
     shownTime: `${message.createdAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
-    highlighted: options.highlighted === true,
+    highlighted,
     deleted,
     // A deleted message shows nothing of what it was: no author name, body, quote or reactions.
     ...(deleted

@@ -317,7 +317,10 @@ export async function eventsAfter(
 export async function messagesBefore(db: Database, tabloId: number, beforeSeq: number | undefined, limit = PAGE_SIZE) {
   let query = messagesQuery(db).where('m.tablo_id', '=', tabloId);
   if (beforeSeq !== undefined) query = query.where('m.seq', '<', beforeSeq);
-  const rows = await query.orderBy('m.seq', 'desc').limit(limit).execute();
+  // Every discussion page reads this: its two texts (with or without `before`) are prepared once per connection.
+  const compiled = query.orderBy('m.seq', 'desc').limit(limit).compile();
+  const prepared: typeof compiled = { ...compiled, sql: PREPARED + compiled.sql };
+  const { rows } = await db.executeQuery(prepared);
   return rows.reverse().map(toMessage);
 }
 

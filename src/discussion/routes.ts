@@ -4,7 +4,7 @@ import { requireSignIn, signedInUser } from '../accounts/current-user.ts';
 import type { Database } from '../db/database.ts';
 import { type Live, streamOwner } from '../live/live.ts';
 import { renderBell } from '../notify/routes.ts';
-import { accessTo, membershipOf, requireMember, requireTabloAccess, tabloAccess } from '../tablos/policy.ts';
+import { accessTo, membershipOf, requireMember, requireTabloAccess, type TabloAccess, tabloAccess } from '../tablos/policy.ts';
 import type { AccessCache } from '../web/access-cache.ts';
 import { titleCounts } from '../tablos/tablos.ts';
 import { HttpError, notFound, wantsFragment } from '../web/errors.ts';
@@ -299,15 +299,18 @@ async function discussionPage(
   at?: number,
 ): Promise<string> {
   const access = tabloAccess(res);
-  // The newest seq is read before the messages: a change committed in between is on the page and
-  // replayed by the stream too (the browser keeps the higher version), never on neither.
-  const newestSeq = await newestSeqOf(db, access.tablo.id);
-  const shown = at === undefined ? await latestPage(db, access.tablo.id) : await pageAround(db, access.tablo.id, at);
-  // Opening the discussion reads it up to its newest event.
+  // The newest seq is read before the messages (with the access, afresh for every page: see
+  // TabloAccess): a change committed in between is on the page and replayed by the stream too (the
+  // browser keeps the higher version), never on neither.
+  const newestSeq = access.tablo.lastSeq;
   const userId = signedInUser(res).id;
-  if (newestSeq && (await markRead(db, access.tablo.id, userId, newestSeq))) {
-    live.readAdvanced([{ tabloId: access.tablo.id, userId, seq: newestSeq }]);
-  }
+  const [shown, presence, counts] = await Promise.all([
+    at === undefined ? latestPage(db, access.tablo.id) : pageAround(db, access.tablo.id, at),
+    // Who is here, counting this reader, whose stream is about to open.
+    live.renderPresence(access.tablo.id, userId),
+    // Opening the discussion reads it up to its newest event; the title counts what is unread after that.
+    readUpTo(db, live, access, userId, newestSeq).then(() => titleCounts(db, userId)),
+  ]);
   return renderPage(req, res, 'discussion', {
     pageTitle: access.tablo.title,
     tablo: access.tablo,
@@ -322,19 +325,19 @@ async function discussionPage(
     maxUploadMb: Math.round((composer.maxFileBytes / (1024 * 1024)) * 10) / 10,
     error: composer.error,
     draft: composer.draft ?? '',
-    // Who is here, counting this reader, whose stream is about to open.
-    presence: await live.renderPresence(access.tablo.id, userId),
-    ...(await titleCounts(db, userId)),
+    presence,
+    ...counts,
     bell: renderBell(req, res, access.tablo.id, access.notificationLevel),
   });
 }
 
-type Shown = { messages: Message[]; olderRemain: boolean; newerRemain: boolean };
-
-async function newestSeqOf(db: Database, tabloId: number): Promise<number> {
-  const row = await db.selectFrom('tablos').select('last_seq').where('id', '=', tabloId).executeTakeFirst();
-  return row?.last_seq ?? 0;
+/** Marks the discussion read up to `seq`, unless the reader had read that far already (no write, no round trip). */
+async function readUpTo(db: Database, live: Live, access: TabloAccess, userId: number, seq: number): Promise<void> {
+  if (seq <= access.lastReadSeq) return;
+  if (await markRead(db, access.tablo.id, userId, seq)) live.readAdvanced([{ tabloId: access.tablo.id, userId, seq }]);
 }
+
+type Shown = { messages: Message[]; olderRemain: boolean; newerRemain: boolean };
 
 /** The newest messages. */
 async function latestPage(db: Database, tabloId: number): Promise<Shown> {
