@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Broker, StreamOwner, Subscriber } from './broker.ts';
 import type { CloseReason } from './events.ts';
 import { KEEP_ALIVE, type LiveEvent, namedFrame, OPENING, type StreamFormat } from './sse.ts';
@@ -140,21 +141,93 @@ export class EventStream implements Subscriber {
   }
 }
 
-/** An HTTP response as a stream's sink: `start` sends the SSE headers and opening lines. */
+/**
+ * An HTTP response as a stream's sink: `start` sends the SSE headers and opening lines; from then
+ * on frames go straight to the socket. Through `res.write`, each write to each reader would cork
+ * the socket, schedule its uncork and frame an HTTP chunk (four buffers, one writev): with a
+ * thousand readers that was most of the cost of a message. Here a frame's chunk is built once
+ * (chunkOf) and each reader costs one socket write. The response still ends through `res.end`
+ * (the last chunk, keep-alive), which is why the socket is used only when the response owns it.
+ */
 export function responseSink(res: ServerResponse): StreamSink {
-  return Object.assign(res, {
-    start() {
-      res.writeHead(200, {
-        'Content-Type': 'text/event-stream; charset=utf-8',
-        // no-transform keeps any compression layer from buffering the stream
-        'Cache-Control': 'no-cache, no-transform',
-        'X-Accel-Buffering': 'no',
-      });
-      res.flushHeaders();
-      res.socket?.setNoDelay(true);
-      res.write(OPENING);
-    },
-  });
+  return new ResponseSink(res);
+}
+
+class ResponseSink implements StreamSink {
+  /** Set once started, when writing to the socket directly keeps the bytes in order. */
+  private socket: Socket | undefined;
+  private chunked = false;
+
+  constructor(private readonly res: ServerResponse) {}
+
+  start(): void {
+    const res = this.res;
+    // An event stream is never a document: the page headers set by earlier middleware (CSP,
+    // frame options…) mean nothing on it, and a response keeps its header block for its life.
+    for (const name of res.getHeaderNames()) if (!STREAM_HEADERS.has(name)) res.removeHeader(name);
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      // no-transform keeps any compression layer from buffering the stream
+      'Cache-Control': 'no-cache, no-transform',
+      'X-Accel-Buffering': 'no',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    res.flushHeaders();
+    res.socket?.setNoDelay(true);
+    res.write(OPENING);
+    // A response queued behind another on its connection has no socket yet, and one whose bytes
+    // are still in its own buffer would be overtaken: both keep writing through res.
+    const socket = res.socket;
+    if (socket && res.writableLength === socket.writableLength) {
+      this.socket = socket;
+      this.chunked = res.chunkedEncoding;
+    }
+  }
+
+  write(chunk: string | Buffer): boolean {
+    const socket = this.socket;
+    if (!socket) return this.res.write(chunk);
+    if (!this.chunked) return socket.write(chunk);
+    return typeof chunk === 'string' ? socket.write(`${Buffer.byteLength(chunk).toString(16)}\r\n${chunk}\r\n`) : socket.write(chunkOf(chunk));
+  }
+
+  end(): void {
+    this.res.end();
+  }
+
+  destroy(): void {
+    this.res.destroy();
+  }
+
+  get writableLength(): number {
+    return this.socket ? this.socket.writableLength : this.res.writableLength;
+  }
+
+  get destroyed(): boolean {
+    return this.res.destroyed;
+  }
+
+  // The response emits 'drain' only after its own write said to wait: with direct writes, the socket's.
+  on(event: 'drain' | 'close', listener: () => void): void {
+    (event === 'drain' && this.socket ? this.socket : this.res).on(event, listener);
+  }
+
+  off(event: 'drain' | 'close', listener: () => void): void {
+    (event === 'drain' && this.socket ? this.socket : this.res).off(event, listener);
+  }
+}
+
+/** What an event stream's response says: about itself, and `Connection: close` while shutting down. */
+const STREAM_HEADERS = new Set(['content-type', 'cache-control', 'x-accel-buffering', 'x-content-type-options', 'connection']);
+
+const CRLF = Buffer.from('\r\n');
+const chunks = new WeakMap<Buffer, Buffer>();
+
+/** A frame as one HTTP/1.1 chunk, built once per frame: the same bytes go to every reader. */
+function chunkOf(frame: Buffer): Buffer {
+  let chunk = chunks.get(frame);
+  if (!chunk) chunks.set(frame, (chunk = Buffer.concat([Buffer.from(`${frame.length.toString(16)}\r\n`), frame, CRLF])));
+  return chunk;
 }
 
 /**
