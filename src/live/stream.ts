@@ -24,10 +24,10 @@ const DRAIN_TIMEOUT_MS = 10_000;
  * table (tests give it an array).
  */
 export type MessageSource = {
-  /** The tablo's newest seq, or why this reader may no longer see it. Throws when the database does not answer. */
-  newestSeq: () => Promise<number | 'signed-out' | 'access-ended'>;
-  /** Committed change events with seq > afterSeq, oldest first, framed. */
-  eventsAfter: (afterSeq: number, limit: number) => Promise<LiveEvent[]>;
+  /** The tablo's newest seq, or why this owner may no longer see it. Throws when the database does not answer. */
+  newestSeq: (owner: StreamOwner) => Promise<number | 'signed-out' | 'access-ended'>;
+  /** Committed change events of the tablo with seq > afterSeq, oldest first, framed. */
+  eventsAfter: (afterSeq: number, limit: number, tabloId: number) => Promise<LiveEvent[]>;
 };
 
 /** What a stream writes to: an HTTP response, or anything else with a socket's manners. */
@@ -247,7 +247,12 @@ export class DiscussionStream extends EventStream {
   private highestDelivered = 0;
   /** Wakes a catch-up that waits for the socket to drain, when the stream closes. */
   private wake: (() => void) | undefined;
+  private readonly tabloId: number;
 
+  /**
+   * `source` and `hooks` can be shared by every stream (they are told whose stream asks): an open
+   * stream should hold no closures of its own, thousands are open at once.
+   */
   constructor(
     owner: StreamOwner,
     res: StreamSink,
@@ -257,6 +262,8 @@ export class DiscussionStream extends EventStream {
     private readonly format: StreamFormat = 'html',
   ) {
     super(owner, res, hooks);
+    if (owner.tabloId === undefined) throw new Error('a discussion stream belongs to a tablo');
+    this.tabloId = owner.tabloId;
   }
 
   get forPrograms(): boolean {
@@ -279,7 +286,7 @@ export class DiscussionStream extends EventStream {
     this.unsubscribe = broker.subscribe(this);
     let newest: number | 'signed-out' | 'access-ended';
     try {
-      newest = await this.source.newestSeq();
+      newest = await this.source.newestSeq(this.owner);
     } catch {
       this.close('error');
       return;
@@ -355,7 +362,7 @@ export class DiscussionStream extends EventStream {
       for (;;) {
         // Everything delivered so far was committed before this read starts, so the read sees it.
         const deliveredBefore = this.highestDelivered;
-        const batch = await this.source.eventsAfter(this.lastSent, BACKFILL_BATCH);
+        const batch = await this.source.eventsAfter(this.lastSent, BACKFILL_BATCH, this.tabloId);
         if (this.closed) return;
         for (const message of batch) if (!(await this.writeCatchingUp(message))) return;
         if (batch.length === BACKFILL_BATCH) continue;
