@@ -154,9 +154,8 @@ export function responseSink(res: ServerResponse): StreamSink {
 }
 
 class ResponseSink implements StreamSink {
-  /** Set once started, when writing to the socket directly keeps the bytes in order. */
+  /** Set once started, when writing chunks to the socket directly is what res.write would do. */
   private socket: Socket | undefined;
-  private chunked = false;
 
   constructor(private readonly res: ServerResponse) {}
 
@@ -175,19 +174,16 @@ class ResponseSink implements StreamSink {
     res.flushHeaders();
     res.socket?.setNoDelay(true);
     res.write(OPENING);
-    // A response queued behind another on its connection has no socket yet, and one whose bytes
-    // are still in its own buffer would be overtaken: both keep writing through res.
+    // The rest keep writing through res: a response queued behind another on its connection (no
+    // socket yet), one whose bytes are still in its own buffer (they would be overtaken), and one
+    // not chunked (a HEAD request's, which must carry no body; an HTTP/1.0 client's).
     const socket = res.socket;
-    if (socket && res.writableLength === socket.writableLength) {
-      this.socket = socket;
-      this.chunked = res.chunkedEncoding;
-    }
+    if (socket && res.chunkedEncoding && res.writableLength === socket.writableLength) this.socket = socket;
   }
 
   write(chunk: string | Buffer): boolean {
     const socket = this.socket;
     if (!socket) return this.res.write(chunk);
-    if (!this.chunked) return socket.write(chunk);
     return typeof chunk === 'string' ? socket.write(`${Buffer.byteLength(chunk).toString(16)}\r\n${chunk}\r\n`) : socket.write(chunkOf(chunk));
   }
 
