@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
 import { requireSignIn, signedInUser } from '../accounts/current-user.ts';
 import type { Database } from '../db/database.ts';
+import type { StreamOwner } from '../live/broker.ts';
 import { type Live, streamOwner } from '../live/live.ts';
+import type { MessageSource } from '../live/stream.ts';
 import { renderBell } from '../notify/routes.ts';
 import { accessTo, membershipOf, requireMember, requireTabloAccess, type TabloAccess, tabloAccess } from '../tablos/policy.ts';
 import type { AccessCache } from '../web/access-cache.ts';
@@ -247,6 +249,14 @@ function editForm(req: Request, res: Response, message: Message, form: { body: s
  */
 export function discussionStreamRoutes({ db, live, readTracker }: DiscussionDeps, signedIn: RequestHandler): Router {
   const router = Router();
+  // Made once for every stream (each says whose it is): an open stream holds no closures of its own.
+  const source: MessageSource = {
+    newestSeq: (owner) => newestSeqFor(db, owner),
+    eventsAfter: (afterSeq, limit, tabloId) => framedEventsAfter(db, tabloId, afterSeq, limit),
+  };
+  const lastRead = (owner: StreamOwner, seq: number) => {
+    if (owner.tabloId !== undefined) readTracker.seen(owner.tabloId, owner.userId, seq);
+  };
   router.get('/tablos/:tabloId/discussion/stream', signedIn, requireTabloAccess(db), async (req, res) => {
     const tabloId = tabloAccess(res).tablo.id;
     // `hidden=1`: the page's tab is hidden (it reconnects when that changes): not present, reads nothing.
@@ -254,11 +264,8 @@ export function discussionStreamRoutes({ db, live, readTracker }: DiscussionDeps
     await live.openDiscussionStream(req, res, {
       owner,
       cursor: Math.max(parseSeq(req.query.after), parseSeq(req.get('Last-Event-ID'))),
-      source: {
-        newestSeq: () => newestSeqFor(db, owner),
-        eventsAfter: (afterSeq, limit) => framedEventsAfter(db, tabloId, afterSeq, limit),
-      },
-      lastRead: (o, seq) => readTracker.seen(tabloId, o.userId, seq),
+      source,
+      lastRead,
     });
   });
   return router;
@@ -270,12 +277,12 @@ export function discussionStreamRoutes({ db, live, readTracker }: DiscussionDeps
  */
 async function newestSeqFor(
   db: Database,
-  owner: { userId: number; sessionId: string; tabloId?: number },
+  owner: StreamOwner,
 ): Promise<number | 'signed-out' | 'access-ended'> {
   const row = await db
     .selectNoFrom((eb) => [
       eb
-        .exists(eb.selectFrom('sessions').select('sid').where('sid', '=', owner.sessionId).where('expire', '>', new Date()))
+        .exists(eb.selectFrom('sessions').select('sid').where('sid', '=', owner.sessionId ?? '').where('expire', '>', new Date()))
         .as('signed_in'),
       eb
         .selectFrom('tablos as t')

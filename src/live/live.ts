@@ -42,7 +42,8 @@ const ACCESS_CHECK_MS = 5_000;
 
 /** A session named without its id (logs, metrics and bus payloads): a short hash. */
 export function sessionKey(sessionId: string): string {
-  return createHash('sha256').update(sessionId).digest('hex').slice(0, 16);
+  // Not digest('hex').slice(): an open stream's owner would keep the whole digest behind the slice.
+  return createHash('sha256').update(sessionId).digest().toString('hex', 0, 8);
 }
 
 export function streamOwner(userId: number, sessionId: string, tabloId?: number, visibility?: { hidden: boolean }): SessionStreamOwner {
@@ -186,7 +187,7 @@ export class Live {
   ): Promise<void> {
     const format = stream.format ?? 'html';
     if (this.overCap(res, stream.owner, format)) return;
-    const hooks = { ...this.observer, lastRead: stream.lastRead };
+    const hooks = stream.lastRead ? this.observerWith(stream.lastRead) : this.observer;
     const opened = new DiscussionStream(stream.owner, responseSink(res), stream.source, hooks, format);
     req.on('close', () => opened.close('client'));
     await this.beforeSubscribe?.(stream.owner);
@@ -194,6 +195,7 @@ export class Live {
     this.answerUnstarted(res, opened, format);
     if (!opened.closedAs) {
       this.options.logger.info({ stream: format === 'json' ? 'api' : 'discussion', ...loggable(stream.owner), cursor: stream.cursor }, 'stream opened');
+      forgetRequestChain(req, res);
     }
   }
 
@@ -204,6 +206,7 @@ export class Live {
     req.on('close', () => opened.close('client'));
     opened.open(this.broker);
     this.options.logger.info({ stream: 'personal', ...loggable(owner) }, 'stream opened');
+    forgetRequestChain(req, res);
   }
 
   /** Ends every stream with a request to come back soon, and every stream that opens from now on. */
@@ -243,6 +246,15 @@ export class Live {
     answerText(res, format, format === 'json' && reason === 'signed-out' ? 'This token is not valid' : answer.text);
   }
 
+  private readonly observersWith = new WeakMap<NonNullable<StreamHooks['lastRead']>, StreamHooks>();
+
+  /** The observer and a route's lastRead, made once per route rather than once per stream. */
+  private observerWith(lastRead: NonNullable<StreamHooks['lastRead']>): StreamHooks {
+    let hooks = this.observersWith.get(lastRead);
+    if (!hooks) this.observersWith.set(lastRead, (hooks = { ...this.observer, lastRead }));
+    return hooks;
+  }
+
   /** Metrics and logs for every stream's life. */
   private readonly observer: StreamHooks = {
     written: () => this.metrics.messagesWritten.inc(),
@@ -257,6 +269,17 @@ export class Live {
       }
     },
   };
+}
+
+/**
+ * A stream lives for hours, thousands at once, and its request and response live as long: what
+ * the route's middleware left on them (the router's continuation, the signed-in person and the
+ * tablo in locals, the parameters) is let go once the stream is open. It holds what it needs.
+ */
+function forgetRequestChain(req: Request, res: Response): void {
+  req.next = undefined;
+  req.params = {};
+  res.locals = {};
 }
 
 /** What a log line may say of a stream's owner: never the session id. */

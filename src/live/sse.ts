@@ -48,7 +48,8 @@ export function namedFrame(event: NamedEvent, data = '', options: { id?: number;
   return `${retry}${id}event: ${event}\n${dataLines(data)}\n\n`;
 }
 
-export const KEEP_ALIVE = ': keep-alive\n\n';
+/** A Buffer, so that its HTTP chunk is built once (see responseSink). */
+export const KEEP_ALIVE = Buffer.from(': keep-alive\n\n');
 
 /** The first bytes of every stream: how long a client should wait before reconnecting. */
 export const OPENING = 'retry: 2000\n: connected\n\n';

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Broker, StreamOwner, Subscriber } from './broker.ts';
 import type { CloseReason } from './events.ts';
 import { KEEP_ALIVE, type LiveEvent, namedFrame, OPENING, type StreamFormat } from './sse.ts';
@@ -23,10 +24,10 @@ const DRAIN_TIMEOUT_MS = 10_000;
  * table (tests give it an array).
  */
 export type MessageSource = {
-  /** The tablo's newest seq, or why this reader may no longer see it. Throws when the database does not answer. */
-  newestSeq: () => Promise<number | 'signed-out' | 'access-ended'>;
-  /** Committed change events with seq > afterSeq, oldest first, framed. */
-  eventsAfter: (afterSeq: number, limit: number) => Promise<LiveEvent[]>;
+  /** The tablo's newest seq, or why this owner may no longer see it. Throws when the database does not answer. */
+  newestSeq: (owner: StreamOwner) => Promise<number | 'signed-out' | 'access-ended'>;
+  /** Committed change events of the tablo with seq > afterSeq, oldest first, framed. */
+  eventsAfter: (afterSeq: number, limit: number, tabloId: number) => Promise<LiveEvent[]>;
 };
 
 /** What a stream writes to: an HTTP response, or anything else with a socket's manners. */
@@ -140,21 +141,89 @@ export class EventStream implements Subscriber {
   }
 }
 
-/** An HTTP response as a stream's sink: `start` sends the SSE headers and opening lines. */
+/**
+ * An HTTP response as a stream's sink: `start` sends the SSE headers and opening lines; from then
+ * on frames go straight to the socket. Through `res.write`, each write to each reader would cork
+ * the socket, schedule its uncork and frame an HTTP chunk (four buffers, one writev): with a
+ * thousand readers that was most of the cost of a message. Here a frame's chunk is built once
+ * (chunkOf) and each reader costs one socket write. The response still ends through `res.end`
+ * (the last chunk, keep-alive), which is why the socket is used only when the response owns it.
+ */
 export function responseSink(res: ServerResponse): StreamSink {
-  return Object.assign(res, {
-    start() {
-      res.writeHead(200, {
-        'Content-Type': 'text/event-stream; charset=utf-8',
-        // no-transform keeps any compression layer from buffering the stream
-        'Cache-Control': 'no-cache, no-transform',
-        'X-Accel-Buffering': 'no',
-      });
-      res.flushHeaders();
-      res.socket?.setNoDelay(true);
-      res.write(OPENING);
-    },
-  });
+  return new ResponseSink(res);
+}
+
+class ResponseSink implements StreamSink {
+  /** Set once started, when writing chunks to the socket directly is what res.write would do. */
+  private socket: Socket | undefined;
+
+  constructor(private readonly res: ServerResponse) {}
+
+  start(): void {
+    const res = this.res;
+    // An event stream is never a document: the page headers set by earlier middleware (CSP,
+    // frame options…) mean nothing on it, and a response keeps its header block for its life.
+    for (const name of res.getHeaderNames()) if (!STREAM_HEADERS.has(name)) res.removeHeader(name);
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      // no-transform keeps any compression layer from buffering the stream
+      'Cache-Control': 'no-cache, no-transform',
+      'X-Accel-Buffering': 'no',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    res.flushHeaders();
+    res.socket?.setNoDelay(true);
+    res.write(OPENING);
+    // The rest keep writing through res: a response queued behind another on its connection (no
+    // socket yet), one whose bytes are still in its own buffer (they would be overtaken), and one
+    // not chunked (a HEAD request's, which must carry no body; an HTTP/1.0 client's).
+    const socket = res.socket;
+    if (socket && res.chunkedEncoding && res.writableLength === socket.writableLength) this.socket = socket;
+  }
+
+  write(chunk: string | Buffer): boolean {
+    const socket = this.socket;
+    if (!socket) return this.res.write(chunk);
+    return typeof chunk === 'string' ? socket.write(`${Buffer.byteLength(chunk).toString(16)}\r\n${chunk}\r\n`) : socket.write(chunkOf(chunk));
+  }
+
+  end(): void {
+    this.res.end();
+  }
+
+  destroy(): void {
+    this.res.destroy();
+  }
+
+  get writableLength(): number {
+    return this.socket ? this.socket.writableLength : this.res.writableLength;
+  }
+
+  get destroyed(): boolean {
+    return this.res.destroyed;
+  }
+
+  // The response emits 'drain' only after its own write said to wait: with direct writes, the socket's.
+  on(event: 'drain' | 'close', listener: () => void): void {
+    (event === 'drain' && this.socket ? this.socket : this.res).on(event, listener);
+  }
+
+  off(event: 'drain' | 'close', listener: () => void): void {
+    (event === 'drain' && this.socket ? this.socket : this.res).off(event, listener);
+  }
+}
+
+/** What an event stream's response says: about itself, and `Connection: close` while shutting down. */
+const STREAM_HEADERS = new Set(['content-type', 'cache-control', 'x-accel-buffering', 'x-content-type-options', 'connection']);
+
+const CRLF = Buffer.from('\r\n');
+const chunks = new WeakMap<Buffer, Buffer>();
+
+/** A frame as one HTTP/1.1 chunk, built once per frame: the same bytes go to every reader. */
+function chunkOf(frame: Buffer): Buffer {
+  let chunk = chunks.get(frame);
+  if (!chunk) chunks.set(frame, (chunk = Buffer.concat([Buffer.from(`${frame.length.toString(16)}\r\n`), frame, CRLF])));
+  return chunk;
 }
 
 /**
@@ -174,7 +243,12 @@ export class DiscussionStream extends EventStream {
   private highestDelivered = 0;
   /** Wakes a catch-up that waits for the socket to drain, when the stream closes. */
   private wake: (() => void) | undefined;
+  private readonly tabloId: number;
 
+  /**
+   * `source` and `hooks` can be shared by every stream (they are told whose stream asks): an open
+   * stream should hold no closures of its own, thousands are open at once.
+   */
   constructor(
     owner: StreamOwner,
     res: StreamSink,
@@ -184,6 +258,8 @@ export class DiscussionStream extends EventStream {
     private readonly format: StreamFormat = 'html',
   ) {
     super(owner, res, hooks);
+    if (owner.tabloId === undefined) throw new Error('a discussion stream belongs to a tablo');
+    this.tabloId = owner.tabloId;
   }
 
   get forPrograms(): boolean {
@@ -206,7 +282,7 @@ export class DiscussionStream extends EventStream {
     this.unsubscribe = broker.subscribe(this);
     let newest: number | 'signed-out' | 'access-ended';
     try {
-      newest = await this.source.newestSeq();
+      newest = await this.source.newestSeq(this.owner);
     } catch {
       this.close('error');
       return;
@@ -282,7 +358,7 @@ export class DiscussionStream extends EventStream {
       for (;;) {
         // Everything delivered so far was committed before this read starts, so the read sees it.
         const deliveredBefore = this.highestDelivered;
-        const batch = await this.source.eventsAfter(this.lastSent, BACKFILL_BATCH);
+        const batch = await this.source.eventsAfter(this.lastSent, BACKFILL_BATCH, this.tabloId);
         if (this.closed) return;
         for (const message of batch) if (!(await this.writeCatchingUp(message))) return;
         if (batch.length === BACKFILL_BATCH) continue;
