@@ -16,7 +16,8 @@ import { Browser } from './http.ts';
 import type { SideLoad } from './measure.ts';
 import { onCleanUp, startServer } from './processes.ts';
 import { percentile } from './stats.ts';
-import { type AppOptions, type ServerOptions, startTarget } from './targets.ts';
+import { projectRoot } from './paths.ts';
+import { type AppOptions, compiledEntry, type ServerOptions, startTarget } from './targets.ts';
 import { warmUp } from './measure.ts';
 
 export type PageLoad = {
@@ -91,7 +92,7 @@ export async function measurePages(
     writeFileSync(file, html);
     const express = await startServer({
       name: 'Express page server',
-      entry: 'bench/page-server.ts',
+      entry: compiledEntry(projectRoot, 'bench/page-server.ts'),
       env: { ...process.env, PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'production', PAGE_FILE: file },
       portFrom: /listening on port (\d+)/,
       timeoutMs: 20_000,

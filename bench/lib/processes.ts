@@ -64,7 +64,9 @@ export async function startServer(options: {
   timeoutMs: number;
   stopGraceMs?: number;
 }): Promise<Server> {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', options.entry], {
+  // TypeScript through tsx; a compiled entry (see compiledEntry) as plain JavaScript.
+  const loader = options.entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...loader, options.entry], {
     cwd: options.cwd ?? projectRoot,
     env: options.env,
     stdio: ['ignore', 'pipe', 'pipe'],

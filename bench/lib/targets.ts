@@ -117,7 +117,7 @@ async function startTopicServer(kind: 'bare' | 'socketio', options: ServerOption
   const keepAlive = options.keepAliveMs === undefined ? {} : socketio ? { PING_INTERVAL_MS: String(options.keepAliveMs) } : { KEEPALIVE_MS: String(options.keepAliveMs) };
   const server = await startServer({
     name: socketio ? 'Socket.IO server' : 'bare SSE server',
-    entry: socketio ? 'bench/socketio-server.ts' : 'bench/bare-sse-server.ts',
+    entry: compiledEntry(projectRoot, socketio ? 'bench/socketio-server.ts' : 'bench/bare-sse-server.ts'),
     nodeArgs: options.nodeArgs,
     env: { ...process.env, PORT: '0', HOST, NODE_ENV: 'production', WEB_CONCURRENCY: String(socketio ? 1 : (options.processes ?? 1)), ...keepAlive },
     portFrom: /listening on port (\d+)/,
@@ -182,6 +182,24 @@ async function createDatabase(): Promise<{ name: string; url: string; drop: () =
   return { name, url: url.toString(), drop };
 }
 
+const built = new Set<string>();
+
+/**
+ * Every server the bench measures runs as compiled JavaScript, as `npm start` runs the app: under
+ * tsx (esbuild keeping every function's name) each closure a request or a stream makes costs
+ * several times the memory, which would flatter no one and mislead everyone. Builds `root`'s app
+ * (or the bench's servers) into its dist/ once per run; answers the entry's compiled path.
+ */
+export function compiledEntry(root: string, entry: string): string {
+  const config = entry.startsWith('bench/') ? 'bench/tsconfig.servers.json' : 'tsconfig.build.json';
+  const key = `${root} ${config}`;
+  if (!built.has(key)) {
+    execFileSync(path.join(projectRoot, 'node_modules', '.bin', 'tsc'), ['-p', config], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    built.add(key);
+  }
+  return path.join(root, 'dist', entry.replace(/\.ts$/, '.js'));
+}
+
 /**
  * The app as committed at `ref` (a branch, tag or commit), exported to a temporary folder with
  * the project's node_modules linked in: what is measured does not change while the work tree
@@ -192,7 +210,7 @@ export function appSnapshot(ref: string): { root: string; commit: string } {
   const commit = git('rev-parse', '--short', `${ref}^{commit}`);
   const root = mkdtempSync(path.join(os.tmpdir(), `tablo-bench-app-${commit}-`));
   void onCleanUp(`app snapshot ${root}`, async () => rmSync(root, { recursive: true, force: true }));
-  const archive = execFileSync('git', ['archive', '--format=tar', commit, 'src', 'views', 'static', 'migrations', 'package.json', 'tsconfig.json'], {
+  const archive = execFileSync('git', ['archive', '--format=tar', commit, 'src', 'views', 'static', 'migrations', 'package.json', 'tsconfig.json', 'tsconfig.build.json'], {
     cwd: projectRoot,
     maxBuffer: 256 * 2 ** 20,
   });
@@ -221,7 +239,7 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x' | 'app-cluster'
       servers.push(
         await startServer({
           name: `Tablo app server${instances > 1 ? ` ${i}` : ''}`,
-          entry: 'src/main.ts',
+          entry: compiledEntry(options.appRoot ?? projectRoot, 'src/main.ts'),
           cwd: options.appRoot,
           nodeArgs: options.nodeArgs,
           env: {
