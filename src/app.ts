@@ -70,11 +70,14 @@ export function createApp(deps: AppDeps): express.Express {
     files: { store: deps.fileStore, maxFileBytes: config.maxUploadBytes },
     access: deps.accessCache,
   };
-  const signedInStream = streamSignIn(db, deps.sessionStore, deps.sessionSecret);
+  // What requests read of sessions is remembered briefly (see AccessCache). The discussion's stream
+  // may use it: once subscribed, it reads its session and membership from the tables anyway
+  // (newestSeqFor), before its headers. A person's own stream has no such read: it asks the store.
+  const sessions = new RememberingSessionStore(deps.sessionStore, deps.accessCache);
   const api = { db, live: deps.live, posting: discussion.posting, logger, files: discussion.files, access: deps.accessCache };
   app.use(API_PREFIX, apiStreamRoutes(api));
-  app.use(discussionStreamRoutes(discussion, signedInStream));
-  app.use(personalStreamRoutes(deps.live, signedInStream));
+  app.use(discussionStreamRoutes(discussion, streamSignIn(db, sessions, deps.sessionSecret, deps.accessCache)));
+  app.use(personalStreamRoutes(deps.live, streamSignIn(db, deps.sessionStore, deps.sessionSecret, deps.accessCache)));
 
   app.use(metrics.timeRequests);
   app.use(pinoHttp({ logger, autoLogging: { ignore: (req) => /^\/(static|healthz|readyz)/.test(req.url ?? '') } }));
@@ -95,8 +98,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   // Over 64 KiB: 413 before anything else looks at the request.
   app.use(express.urlencoded({ extended: false, limit: '64kb' }));
-  // Streams (above) read the store itself; requests read it through the cache.
-  app.use(sessionMiddleware(new RememberingSessionStore(deps.sessionStore, deps.accessCache), deps.sessionSecret));
+  app.use(sessionMiddleware(sessions, deps.sessionSecret));
   // The composer's POST streams its multipart body (files) itself: see receiveUpload.
   app.use(csrfProtection(deps.sessionSecret, (req) => POST_MESSAGE_PATH.test(req.path)));
   app.use(loadCurrentUser(db, deps.accessCache));

@@ -32,7 +32,8 @@ export function createSessionStore(pool: pg.Pool): session.Store & { close: () =
  * The session store as requests see it: reads remembered for a few seconds (AccessCache), writes
  * and deletions forget at once on this instance, and every instance forgets a session whose end
  * the live engine announces. A session deleted in the table behind its back is read again within
- * the cache's bound. Streams read the store itself (they check their session before their headers).
+ * the cache's bound. Streams use it too: once subscribed, a stream reads its session from the
+ * table itself, before its headers (see newestSeqFor in src/discussion/routes.ts).
  */
 export class RememberingSessionStore extends session.Store {
   constructor(

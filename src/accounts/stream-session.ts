@@ -3,6 +3,7 @@ import signature from 'cookie-signature';
 import type { RequestHandler } from 'express';
 import type session from 'express-session';
 import type { Database } from '../db/database.ts';
+import type { AccessCache } from '../web/access-cache.ts';
 import { SESSION_COOKIE } from './sessions.ts';
 import { findUserById } from './users.ts';
 
@@ -14,11 +15,12 @@ import { findUserById } from './users.ts';
  * res.locals.sessionId; signed out answers 401. A store or database that does not answer is not a
  * sign-out: its error goes on to the error handler (503, and the page keeps retrying).
  */
-export function streamSignIn(db: Database, store: session.Store, secret: string): RequestHandler {
+export function streamSignIn(db: Database, store: session.Store, secret: string, cache: AccessCache): RequestHandler {
   return async (req, res, next) => {
     const sessionId = sessionIdFrom(req.headers.cookie, secret);
     const data = sessionId ? await readSession(store, sessionId) : undefined;
-    const user = data?.userId ? await findUserById(db, data.userId) : undefined;
+    const userId = data?.userId;
+    const user = userId ? await cache.person(userId, () => findUserById(db, userId)) : undefined;
     if (!sessionId || !user) {
       res.status(401).type('text/plain').send('Sign in to continue');
       return;

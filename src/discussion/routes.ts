@@ -247,7 +247,7 @@ function editForm(req: Request, res: Response, message: Message, form: { body: s
  * The discussion's stream. It is mounted ahead of the session, logging and metrics middleware
  * (see streamSignIn), so an open stream holds only what it needs.
  */
-export function discussionStreamRoutes({ db, live, readTracker }: DiscussionDeps, signedIn: RequestHandler): Router {
+export function discussionStreamRoutes({ db, live, readTracker, access: accessCache }: DiscussionDeps, signedIn: RequestHandler): Router {
   const router = Router();
   // Made once for every stream (each says whose it is): an open stream holds no closures of its own.
   const source: MessageSource = {
@@ -257,8 +257,9 @@ export function discussionStreamRoutes({ db, live, readTracker }: DiscussionDeps
   const lastRead = (owner: StreamOwner, seq: number) => {
     if (owner.tabloId !== undefined) readTracker.seen(owner.tabloId, owner.userId, seq);
   };
-  router.get('/tablos/:tabloId/discussion/stream', signedIn, requireTabloAccess(db), async (req, res) => {
-    const tabloId = tabloAccess(res).tablo.id;
+  // The membership may be remembered: the stream reads it again once subscribed (newestSeqFor).
+  router.get('/tablos/:tabloId/discussion/stream', signedIn, requireMember(db, accessCache), async (req, res) => {
+    const { tabloId } = membershipOf(res);
     // `hidden=1`: the page's tab is hidden (it reconnects when that changes): not present, reads nothing.
     const owner = streamOwner(signedInUser(res).id, res.locals.sessionId ?? '', tabloId, { hidden: req.query.hidden === '1' });
     await live.openDiscussionStream(req, res, {
