@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { Broker } from '../src/live/broker.ts';
 import { streamOwner } from '../src/live/live.ts';
 import { namedFrame } from '../src/live/sse.ts';
-import { EventStream, responseSink } from '../src/live/stream.ts';
+import { EventStream, responseSink, writeTogether } from '../src/live/stream.ts';
 
 describe('a stream response written straight to its socket', () => {
   const broker = new Broker({ keepAliveMs: 60_000 });
@@ -96,5 +96,32 @@ describe('a stream response written straight to its socket', () => {
     const [head, next] = text.split('\r\n\r\n', 2) as [string, string];
     assert.match(head, /^HTTP\/1\.1 200 OK/);
     assert.match(next, /^HTTP\/1\.1 200 OK/, 'nothing between the HEAD answer and the next response');
+  });
+
+  it('writes a burst to each reader in one system call (writeTogether), and a lone event as before', async () => {
+    const reading = exchange('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n', /burst 3/);
+    const opened = streams.length;
+    while (streams.length === opened) await new Promise((resolve) => setImmediate(resolve));
+    const stream = streams.at(-1)!;
+    // Counted where the socket hands bytes to the kernel: one _write or one _writev a system call.
+    const socket = (stream as unknown as { res: { socket: { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void } } }).res.socket;
+    const calls: string[] = [];
+    for (const name of ['_write', '_writev'] as const) {
+      const original = socket[name].bind(socket);
+      socket[name] = (...args: unknown[]) => {
+        calls.push(name);
+        original(...args);
+      };
+    }
+    broker.notifyPeople([1], namedFrame('presence', 'lone'));
+    assert.deepEqual(calls, ['_write'], 'a lone event: one write');
+    calls.length = 0;
+    writeTogether(() => {
+      for (const n of [1, 2, 3]) broker.notifyPeople([1], namedFrame('presence', `burst ${n}`));
+    });
+    assert.deepEqual(calls, ['_writev'], 'three events: one writev');
+    const text = await reading;
+    assert.match(text, /lone[\s\S]*burst 1[\s\S]*burst 2[\s\S]*burst 3/, 'in order');
+    stream.close('client');
   });
 });

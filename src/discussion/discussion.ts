@@ -41,9 +41,8 @@ export async function postMessage(
   const html = renderMessage(message);
   if (stored.created) {
     live.metrics.messagesPosted.inc();
-    // The poster's answer goes out first; the fan-out to a large room follows right after.
-    const json = changeJson(message.seq, 'created', message);
-    setImmediate(() => live.changed({ tabloId: message.tabloId, seq: message.seq, html, json }));
+    // Published on the next turn (see Live.changed): the poster's answer goes out first.
+    live.changed({ tabloId: message.tabloId, seq: message.seq, html, json: changeJson(message.seq, 'created', message) });
   }
   return { message, html, created: stored.created };
 }

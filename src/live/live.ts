@@ -14,7 +14,7 @@ import { createRealtimeMetrics, type RealtimeMetrics } from './metrics.ts';
 import { PostgresBus } from './postgres-bus.ts';
 import { PresenceStore } from './presence-store.ts';
 import type { StreamFormat } from './sse.ts';
-import { DiscussionStream, EventStream, type MessageSource, responseSink, type StreamHooks } from './stream.ts';
+import { DiscussionStream, EventStream, type MessageSource, responseSink, type StreamHooks, writeTogether } from './stream.ts';
 
 export type LiveOptions = {
   db: Database;
@@ -80,6 +80,8 @@ export class Live {
    * check and its subscription, so a test can land a removal or a sign-out exactly in that gap.
    */
   beforeSubscribe: ((owner: StreamOwner) => Promise<void>) | undefined;
+  /** Changes announced this turn, published together on the next (see changed). */
+  private changes: ChangeEvent[] = [];
 
   private constructor(private readonly options: LiveOptions) {
     const { db, logger, rules } = options;
@@ -123,9 +125,22 @@ export class Live {
     return this.bus.announceInserted;
   }
 
-  /** A change event, after its transaction committed. Never waits for a socket. */
+  /**
+   * A change event, after its transaction committed. Never waits for a socket: it goes out on the
+   * next turn of the event loop (the poster's answer first), with every other change of this turn,
+   * so that a burst (a group commit's posts) reaches each reader in one write.
+   */
   changed(event: ChangeEvent): void {
-    this.bus.changed(event);
+    if (this.changes.push(event) === 1) setImmediate(() => this.publishChanges());
+  }
+
+  private publishChanges(): void {
+    const events = this.changes;
+    this.changes = [];
+    if (events.length === 1) return this.bus.changed(events[0]!);
+    writeTogether(() => {
+      for (const event of events) this.bus.changed(event);
+    });
   }
 
   /** A tablo's members, title or existence changed: its members' pages re-read (and `alsoTell`, who just lost it). */

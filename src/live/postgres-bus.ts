@@ -10,6 +10,7 @@ import type { RealtimeMetrics } from './metrics.ts';
 import { MAX_IDS_PER_NOTICE, type Notice, notifyInsertedSql, notifySql } from './notices.ts';
 import { NoticeListener, sendNotice } from './postgres-listener.ts';
 import type { PresenceStore } from './presence-store.ts';
+import { writeTogether } from './stream.ts';
 
 /**
  * Several instances behind a load balancer share one PostgreSQL and use it as the bus. A change's
@@ -112,34 +113,35 @@ export class PostgresBus implements RealtimeBus {
 
   /** What other instances announced, in commit order. The change events among them are read in one query. */
   private async receive(notices: Notice[]): Promise<void> {
+    for (const notice of notices) this.metrics.busNotifications.labels(notice.k).inc();
     const theirs = notices.filter((notice) => notice.from !== this.instanceId); // acted on locally already
     const events = theirs.flatMap((n) => (n.k === 'event' ? [{ tabloId: n.tablo, seq: n.seq, messageId: n.id }] : []));
     const loaded = events.length ? await this.rules.loadChanges(events) : [];
     let next = 0;
-    for (const notice of notices) this.metrics.busNotifications.labels(notice.k).inc();
-    for (const notice of theirs) {
-      switch (notice.k) {
-        case 'event': {
-          const event = loaded[next++];
-          if (event) this.fanout.change(event);
-          break;
-        }
-        case 'tablo':
-          this.fanout.tabloChanged(notice.tablo, notice.change, notice.tell);
-          break;
-        case 'invitations':
-          this.fanout.invitationsChanged(notice.tablo, notice.people);
-          break;
-        case 'close':
-          this.fanout.closeStreams(notice.scope, notice.reason);
-          break;
-        case 'presence':
-          this.fanout.presenceChanged(notice.tablo);
-          break;
-        case 'read':
-          this.fanout.readAdvanced(notice.read.map(([tabloId, userId]) => ({ tabloId, userId })));
-          break;
-      }
+    const actOnAll = () => {
+      for (const notice of theirs) this.act(notice, notice.k === 'event' ? loaded[next++] : undefined);
+    };
+    // A turn's change events reach each reader together (one write), not one by one.
+    if (events.length > 1) writeTogether(actOnAll);
+    else actOnAll();
+  }
+
+  /** One notice from another instance; `event`, a change event's, loaded. */
+  private act(notice: Notice, event: ChangeEvent | undefined): void {
+    switch (notice.k) {
+      case 'event':
+        if (event) this.fanout.change(event);
+        return;
+      case 'tablo':
+        return this.fanout.tabloChanged(notice.tablo, notice.change, notice.tell);
+      case 'invitations':
+        return this.fanout.invitationsChanged(notice.tablo, notice.people);
+      case 'close':
+        return this.fanout.closeStreams(notice.scope, notice.reason);
+      case 'presence':
+        return this.fanout.presenceChanged(notice.tablo);
+      case 'read':
+        return this.fanout.readAdvanced(notice.read.map(([tabloId, userId]) => ({ tabloId, userId })));
     }
   }
 
