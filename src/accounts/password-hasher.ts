@@ -44,4 +44,8 @@ export async function verify(stored: string | null, password: string): Promise<b
   }
 }
 
+// Ctrl-C in a terminal reaches the whole process group: this process ends when the server stops
+// it (or exits), so sign-ins still in flight during the server's graceful shutdown finish.
+process.on('SIGINT', () => {});
+
 workerpool.worker({ hash, verify });

@@ -30,7 +30,7 @@ function hasher(): workerpool.Pool {
   pool ??= workerpool.pool(fileURLToPath(new URL(`./password-hasher.${typescript ? 'ts' : 'js'}`, import.meta.url)), {
     workerType: 'process',
     maxWorkers: HASHES_AT_ONCE,
-    forkOpts: { execArgv: typescript ? ['--import', 'tsx'] : ['--enable-source-maps'] },
+    forkOpts: { execArgv: typescript ? ['--import', import.meta.resolve('tsx')] : ['--enable-source-maps'] },
   });
   return pool;
 }
