@@ -20,7 +20,13 @@ const options = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parall
 function lowerPriority(): void {
   os.setPriority(os.constants.priority.PRIORITY_LOW);
   if (process.platform !== 'linux') return;
-  for (const thread of readdirSync('/proc/self/task')) os.setPriority(Number(thread), os.constants.priority.PRIORITY_LOW);
+  for (const thread of readdirSync('/proc/self/task')) {
+    try {
+      os.setPriority(Number(thread), os.constants.priority.PRIORITY_LOW);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
 }
 
 lowerPriority();
@@ -34,7 +40,7 @@ export function hash(password: string): Promise<string> {
   return argon2.hash(password, options);
 }
 
-/** Whether `password` matches `hash`; with no hash (an unknown email), false after as long a wait. */
+/** Whether `password` matches `stored`; with no hash (an unknown email), false after as long a wait. */
 export async function verify(stored: string | null, password: string): Promise<boolean> {
   try {
     const matches = await argon2.verify(stored ?? (await decoyHash), password);
