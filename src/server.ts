@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { stopPasswordHasher } from './accounts/passwords.ts';
 import { createSessionStore, loadSessionSecret } from './accounts/sessions.ts';
 import { createApp } from './app.ts';
 import { AccessCache } from './web/access-cache.ts';
@@ -126,6 +127,7 @@ export async function startTablo(config: Config, databaseUrl: string, logger: Lo
       const forced = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await closed;
       clearTimeout(forced);
+      await stopPasswordHasher();
       stopPurgingLimits();
       stopSweepingFiles();
       await outboxStopped;

@@ -12,6 +12,7 @@ import pg from 'pg';
 import { projectRoot } from '../src/paths.ts';
 import { createTablo, registerPerson } from './support/client.ts';
 import { createTestDatabase } from './support/database.ts';
+import { hasherProcesses, isRunning } from './support/hasher.ts';
 import { freePort } from './support/ports.ts';
 import { openStream, type SseStream } from './support/sse.ts';
 
@@ -63,6 +64,7 @@ describe('WEB_CONCURRENCY', () => {
     const port = await freePort();
     const cluster = run({ DATABASE_URL: database.url, REALTIME_BUS: 'postgres', WEB_CONCURRENCY: '2', PORT: String(port), POST_RATE_LIMIT: '0' });
     const streams: SseStream[] = [];
+    let hashers: number[] = [];
     try {
       await ready(cluster);
       assert.match(cluster.output(), /Tablo is ready at http:\/\/localhost:\d+ \(2 workers\)/);
@@ -76,6 +78,8 @@ describe('WEB_CONCURRENCY', () => {
 
       const url = `http://127.0.0.1:${port}`;
       const ada = await registerPerson(url, 'Ada');
+      hashers = hasherProcesses(cluster.child.pid!);
+      assert.equal(hashers.length, 1, 'the worker that registered Ada has started its password hasher');
       const tablo = await createTablo(ada, 'Every core');
       // Streams on separate connections land on both workers (the primary deals them out in turn).
       for (let i = 0; i < 4; i++) streams.push(await openStream(ada.client, tablo, { after: 0 }));
@@ -92,5 +96,6 @@ describe('WEB_CONCURRENCY', () => {
     }
     const code = await Promise.race([cluster.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 20_000))]);
     assert.equal(code, 0, cluster.output());
+    assert.deepEqual(hashers.filter(isRunning), [], 'no password hasher left behind');
   });
 });

@@ -1,21 +1,58 @@
-import argon2 from 'argon2';
+import { fileURLToPath } from 'node:url';
+import workerpool from 'workerpool';
+import { HttpError } from '../web/errors.ts';
+import type { hash, verify } from './password-hasher.ts';
 
-// OWASP's argon2id recommendation: 19 MiB of memory, 2 iterations, 1 lane.
-const options = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+/**
+ * One hash at a time per server process, in a child process at the lowest CPU priority
+ * (password-hasher.ts). In libuv's pool, 4 memory-hard hashes at once took both cores from the
+ * event loop that writes to the streams: a burst of 50 sign-ins multiplied live delivery's p99.
+ * Excess sign-ins wait their turn; past MAX_WAITING the answer is 503 with Retry-After, so a
+ * flood cannot grow the queue (and its wait) without bound.
+ */
+const HASHES_AT_ONCE = 1;
+/** About 50-100 ms per hash on an idle core: a wait of a few seconds at most. */
+export const MAX_WAITING = 100;
+export const BUSY_RETRY_SECONDS = 5;
 
-export function hashPassword(password: string): Promise<string> {
-  return argon2.hash(password, options);
+/** Too many passwords are waiting to be checked: try again in BUSY_RETRY_SECONDS. */
+export class HasherBusy extends HttpError {
+  constructor() {
+    super(503, 'Many people are signing in right now', 'Try again in a few seconds.');
+  }
 }
 
-// Verifying against this when the email is unknown makes both failures take the same time,
-// so response times do not reveal which emails have accounts.
-const decoyHash = hashPassword('decoy password that never matches');
+let pool: workerpool.Pool | undefined;
 
+function hasher(): workerpool.Pool {
+  // Run as TypeScript (tsx) or as compiled JavaScript, like this file.
+  const typescript = import.meta.url.endsWith('.ts');
+  pool ??= workerpool.pool(fileURLToPath(new URL(`./password-hasher.${typescript ? 'ts' : 'js'}`, import.meta.url)), {
+    workerType: 'process',
+    maxWorkers: HASHES_AT_ONCE,
+    forkOpts: { execArgv: typescript ? ['--import', import.meta.resolve('tsx')] : ['--enable-source-maps'] },
+  });
+  return pool;
+}
+
+function queued(): workerpool.Pool {
+  const running = hasher();
+  if (running.stats().pendingTasks >= MAX_WAITING) throw new HasherBusy();
+  return running;
+}
+
+export async function hashPassword(password: string): Promise<string> {
+  return await queued().exec<typeof hash>('hash', [password]);
+}
+
+/** False for a wrong password, and (after as long a wait) for no hash at all: an unknown email. */
 export async function verifyPassword(hash: string | undefined, password: string): Promise<boolean> {
-  try {
-    const matches = await argon2.verify(hash ?? (await decoyHash), password);
-    return matches && hash !== undefined;
-  } catch {
-    return false;
-  }
+  return await queued().exec<typeof verify>('verify', [hash ?? null, password]);
+}
+
+/** Ends the hasher process once the hashes it is running are done; the next hash starts another. */
+export async function stopPasswordHasher(): Promise<void> {
+  const stopping = pool;
+  pool = undefined;
+  await stopping?.terminate();
 }

@@ -6,7 +6,7 @@ import type { Database } from '../db/database.ts';
 import { type Limit, PostgresLimitStore } from '../web/limits.ts';
 import { renderPage } from '../web/views.ts';
 import { newPassword, personName } from './fields.ts';
-import { hashPassword, verifyPassword } from './passwords.ts';
+import { BUSY_RETRY_SECONDS, HasherBusy, hashPassword, verifyPassword } from './passwords.ts';
 import { startSession } from './sessions.ts';
 import { createUser, emailAddress, findUserByEmail, normalizeEmail } from './users.ts';
 
@@ -37,7 +37,13 @@ export function accountRoutes(db: Database, hooks: AccountHooks): Router {
       res.status(422).send(renderPage(req, res, 'register', { pageTitle: 'Create your account', next, values, errors }));
       return;
     }
-    const user = await createUser(db, { ...parsed.data, passwordHash: await hashPassword(parsed.data.password) });
+    const passwordHash = await hashPassword(parsed.data.password).catch(whenBusy(res));
+    if (passwordHash === BUSY) {
+      const errors = { password: BUSY_ADVICE };
+      res.send(renderPage(req, res, 'register', { pageTitle: 'Create your account', next, values, errors }));
+      return;
+    }
+    const user = await createUser(db, { ...parsed.data, passwordHash });
     if (!user) {
       const errors = { email: 'An account with this email already exists. Sign in instead?' };
       res.status(422).send(renderPage(req, res, 'register', { pageTitle: 'Create your account', next, values, errors }));
@@ -56,7 +62,12 @@ export function accountRoutes(db: Database, hooks: AccountHooks): Router {
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
     const next = safeNext(req.body?.next);
     const user = email ? await findUserByEmail(db, email) : undefined;
-    if (!(await verifyPassword(user?.password_hash, password)) || !user) {
+    const matches = await verifyPassword(user?.password_hash, password).catch(whenBusy(res));
+    if (matches === BUSY) {
+      res.send(renderPage(req, res, 'login', { pageTitle: 'Sign in', next, email, error: BUSY_ADVICE }));
+      return;
+    }
+    if (!matches || !user) {
       res.status(401).send(renderPage(req, res, 'login', { pageTitle: 'Sign in', next, email, error: GENERIC_LOGIN_FAILURE }));
       return;
     }
@@ -73,6 +84,18 @@ export function accountRoutes(db: Database, hooks: AccountHooks): Router {
   });
 
   return router;
+}
+
+const BUSY = Symbol('busy');
+const BUSY_ADVICE = 'Many people are signing in right now. Try again in a few seconds.';
+
+/** A full password queue answers 503 with Retry-After (the caller renders its form again); other errors go on. */
+function whenBusy(res: Response) {
+  return (error: unknown): typeof BUSY => {
+    if (!(error instanceof HasherBusy)) throw error;
+    res.status(503).set('Retry-After', String(BUSY_RETRY_SECONDS));
+    return BUSY;
+  };
 }
 
 /** Only a path on this site: "/x", never "//evil.example" or "/\evil.example". */
@@ -108,6 +131,8 @@ function loginRateLimits(db: Database) {
       store: new PostgresLimitStore(db, `sign-in:${name}:`, rule),
       keyGenerator: key,
       skipSuccessfulRequests: true,
+      // A sign-in turned away while passwords queue (503) is not a failed attempt.
+      requestWasSuccessful: (_req, res) => res.statusCode < 400 || res.statusCode === 503,
       standardHeaders: 'draft-8',
       legacyHeaders: false,
       handler: tooMany,
