@@ -51,10 +51,21 @@ export class ReadTracker {
     const values = sql.join(rows.map((r) => sql`(${r.tabloId}::int, ${r.userId}::int, ${r.seq}::int)`));
     this.flushing = this.flushing
       .then(() =>
+        // Rows locked in one order (tablo, person) before they are written: two instances
+        // flushing overlapping positions at once would otherwise each hold a row the other waits
+        // for (a deadlock, seen with two instances under load).
         sql<{ tablo_id: number; user_id: number; last_read_seq: number }>`
-          UPDATE tablo_members AS m SET last_read_seq = v.seq
-          FROM (VALUES ${values}) AS v (tablo_id, user_id, seq)
-          WHERE m.tablo_id = v.tablo_id AND m.user_id = v.user_id AND m.last_read_seq < v.seq
+          WITH v (tablo_id, user_id, seq) AS (VALUES ${values}),
+          locked AS (
+            SELECT m.tablo_id, m.user_id, v.seq FROM tablo_members m
+            JOIN v ON m.tablo_id = v.tablo_id AND m.user_id = v.user_id
+            WHERE m.last_read_seq < v.seq
+            ORDER BY m.tablo_id, m.user_id
+            FOR UPDATE OF m
+          )
+          UPDATE tablo_members AS m SET last_read_seq = locked.seq
+          FROM locked
+          WHERE m.tablo_id = locked.tablo_id AND m.user_id = locked.user_id AND m.last_read_seq < locked.seq
           RETURNING m.tablo_id, m.user_id, m.last_read_seq`.execute(this.db),
       )
       .then(
