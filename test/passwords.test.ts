@@ -10,7 +10,7 @@ import argon2 from 'argon2';
 import { HasherBusy, MAX_WAITING, hashPassword, stopPasswordHasher, verifyPassword } from '../src/accounts/passwords.ts';
 import { type TestApp, startTestApp } from './support/app.ts';
 import { Client, registerPerson } from './support/client.ts';
-import { hasherProcesses, isRunning, threadNiceness } from './support/hasher.ts';
+import { hasherProcesses, isRunning, threadNiceness, threadPolicies } from './support/hasher.ts';
 
 let app: TestApp;
 before(async () => {
@@ -36,6 +36,9 @@ describe('sign-ins while passwords are hashed one at a time', () => {
     const niceness = threadNiceness(hashers[0]!);
     assert.ok(niceness.length > 1, 'the hasher has several threads (libuv’s pool among them)');
     assert.deepEqual(niceness, niceness.map(() => 19), `every thread at nice 19: ${niceness.join(' ')}`);
+    // util-linux's chrt is part of every Debian system: the hasher runs only on cores nothing else wants.
+    const policies = threadPolicies(hashers[0]!);
+    assert.deepEqual(policies, policies.map(() => 5), `every thread SCHED_IDLE (5): ${policies.join(' ')}`);
   });
 
   it('keeps argon2id at OWASP’s parameters: hashes made before still verify, and new ones are the same kind', async () => {

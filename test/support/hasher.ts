@@ -41,6 +41,15 @@ export function threadNiceness(pid: number): number[] {
   });
 }
 
+/** Each thread's scheduling policy (sched(7): 0 normal, 5 SCHED_IDLE). */
+export function threadPolicies(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((thread) => {
+    const fields = statFields(`/proc/${pid}/task/${thread}/stat`);
+    // stat(5): field 41 is the policy; fields here start at field 3.
+    return fields ? [Number(fields[38])] : [];
+  });
+}
+
 export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
