@@ -5,10 +5,12 @@
  *
  *   npm run bench                                  the stream scenario: 1,000 and 5,000 subscribers, 3 runs of app and bare
  *   npm run bench -- --scenario instances          one instance vs two (REALTIME_BUS=postgres) at 1,000
- *   npm run bench -- --scenario idle               10,000 idle streams: memory per stream, keep-alive CPU
+ *   npm run bench -- --scenario idle               10,000 idle streams: memory per stream, keep-alive CPU (--subscribers 30000: two workers)
  *   npm run bench -- --scenario throughput         sustained posting to 100 readers: msg/s, what saturates
  *   npm run bench -- --scenario socketio           app vs Socket.IO vs bare at 1,000 readers
- *   npm run bench -- --scenario all                the four above (instances, idle, throughput, socketio)
+ *   npm run bench -- --scenario tablos             100 tablos × 10 readers of their own: persisted msg/s
+ *   npm run bench -- --scenario pages              the discussion page vs Express from memory; 50 sign-ins during fan-out
+ *   npm run bench -- --scenario all                every scenario (idle at 30,000), ~26 min here; --write rewrites docs/performance.md
  *   npm run bench -- --scenario idle,throughput    several, in that order
  *   … --quick                                      a smoke test of the chosen scenarios (small sizes, one run)
  *
