@@ -1,9 +1,7 @@
 import type { RequestHandler, Response } from 'express';
 import { type TokenHolder, tokenDigest, tokenHolder } from '../accounts/tokens.ts';
 import type { Database } from '../db/database.ts';
-import { accessTo, type TabloAccess } from '../tablos/policy.ts';
 import type { AccessCache } from '../web/access-cache.ts';
-import { parseId } from '../web/ids.ts';
 import { ApiError } from './errors.ts';
 
 declare global {
@@ -17,13 +15,15 @@ declare global {
 
 /**
  * Signs in an API request from `Authorization: Bearer {token}` and nothing else: cookies are
- * never read, so a browser's session cannot be ridden (and no CSRF token is needed).
+ * never read, so a browser's session cannot be ridden (and no CSRF token is needed). The holder
+ * is remembered briefly and forgotten at once when the token is revoked (see AccessCache); the
+ * event stream reads its token again once subscribed.
  */
-export function requireToken(db: Database, cache?: AccessCache): RequestHandler {
+export function requireToken(db: Database, cache: AccessCache): RequestHandler {
   return async (req, res, next) => {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('Authorization') ?? '');
     const token = match?.[1];
-    const holder = token === undefined ? undefined : cache ? await cache.token(tokenDigest(token), () => tokenHolder(db, token)) : await tokenHolder(db, token);
+    const holder = token === undefined ? undefined : await cache.token(tokenDigest(token), () => tokenHolder(db, token));
     if (!holder) {
       res.set('WWW-Authenticate', 'Bearer realm="tablo"');
       return next(new ApiError(401, match ? 'This token is not valid (unknown or revoked).' : 'Send an API token: Authorization: Bearer tablo_…'));
@@ -38,21 +38,4 @@ export function tokenOf(res: Response): TokenHolder {
   const token = res.locals.token;
   if (!token) throw new ApiError(401, 'Send an API token: Authorization: Bearer tablo_…');
   return token;
-}
-
-/** The same access rule as the pages: a tablo the token's account is not a member of is 404. */
-export function requireMembership(db: Database): RequestHandler {
-  return async (req, res, next) => {
-    const tabloId = parseId(req.params.tabloId);
-    const access = tabloId === undefined ? undefined : await accessTo(db, tokenOf(res).user.id, tabloId);
-    if (!access) return next(new ApiError(404, 'No such tablo.'));
-    res.locals.access = access;
-    next();
-  };
-}
-
-export function accessOf(res: Response): TabloAccess {
-  const access = res.locals.access;
-  if (!access) throw new ApiError(404, 'No such tablo.');
-  return access;
 }

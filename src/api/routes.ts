@@ -15,7 +15,7 @@ import { membershipOf, requireMember } from '../tablos/policy.ts';
 import type { AccessCache } from '../web/access-cache.ts';
 import { parseId } from '../web/ids.ts';
 import type { PostingLimit } from '../web/limits.ts';
-import { accessOf, requireMembership, requireToken, tokenOf } from './auth.ts';
+import { requireToken, tokenOf } from './auth.ts';
 import { ApiError, apiNotFound, handleApiErrors } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
 
@@ -52,8 +52,8 @@ export function apiRoutes({ db, live, posting, logger, files, access }: ApiDeps)
   });
   router.use(express.json({ limit: '64kb', type: ['application/json', 'application/*+json'] }));
   router.use(requireToken(db, access));
-  const member = requireMembership(db);
-  const poster = requireMember(db, access, () => new ApiError(404, 'No such tablo.'));
+  // Remembered briefly, forgotten at once on a removal (see AccessCache); the event stream checks again once subscribed.
+  const member = requireMember(db, access, noSuchTablo);
 
   router.get('/tablos', async (_req, res) => {
     const tablos = await db
@@ -68,11 +68,11 @@ export function apiRoutes({ db, live, posting, logger, files, access }: ApiDeps)
 
   router.get('/tablos/:tabloId/messages', member, async (req, res) => {
     const page = readPage(req);
-    const messages = await messagesPage(db, accessOf(res).tablo.id, page);
+    const messages = await messagesPage(db, membershipOf(res).tabloId, page);
     res.json({ messages: messages.map(messageJson) });
   });
 
-  router.post('/tablos/:tabloId/messages', poster, async (req, res) => {
+  router.post('/tablos/:tabloId/messages', member, async (req, res) => {
     const input = parsed(postInput, req.body);
     const draft = readBody(input.body);
     if ('error' in draft) throw new ApiError(422, draft.error);
@@ -121,7 +121,7 @@ export function apiRoutes({ db, live, posting, logger, files, access }: ApiDeps)
       }
       const posted = await attachFiles(
         { db, live, store: files.store },
-        { tabloId: accessOf(res).tablo.id, authorId, caption, clientToken, replyTo: undefined, files: upload.files.splice(0) },
+        { tabloId: membershipOf(res).tabloId, authorId, caption, clientToken, replyTo: undefined, files: upload.files.splice(0) },
       );
       for (const one of posted) if (!one.created) await posting.refund(authorId);
       res.status(posted.some((p) => p.created) ? 201 : 200).json({ messages: posted.map((p) => messageJson(p.message)) });
@@ -134,13 +134,13 @@ export function apiRoutes({ db, live, posting, logger, files, access }: ApiDeps)
     const input = parsed(editInput, req.body);
     const draft = readBody(input.body);
     if ('error' in draft) throw new ApiError(422, draft.error);
-    const edited = await editMessage(db, live, { tabloId: accessOf(res).tablo.id, messageId: messageIdOf(req), userId: tokenOf(res).user.id, body: draft.body });
+    const edited = await editMessage(db, live, { tabloId: membershipOf(res).tabloId, messageId: messageIdOf(req), userId: tokenOf(res).user.id, body: draft.body });
     res.json({ message: messageJson(changedMessage(edited)) });
   });
 
   router.delete('/tablos/:tabloId/messages/:messageId', member, async (req, res) => {
-    const { tablo } = accessOf(res);
-    const deleted = await deleteMessage(db, live, { tabloId: tablo.id, messageId: messageIdOf(req), userId: tokenOf(res).user.id, ownerId: tablo.ownerId });
+    const { tabloId, ownerId } = membershipOf(res);
+    const deleted = await deleteMessage(db, live, { tabloId, messageId: messageIdOf(req), userId: tokenOf(res).user.id, ownerId });
     changedMessage(deleted);
     res.status(204).end();
   });
@@ -155,11 +155,11 @@ export function apiRoutes({ db, live, posting, logger, files, access }: ApiDeps)
  * `after` / Last-Event-ID, resync over 500, keep-alive, slow readers cut), JSON events. Mounted
  * ahead of the logging and metrics middleware, like the discussion's stream.
  */
-export function apiStreamRoutes({ db, live, logger }: ApiDeps): Router {
+export function apiStreamRoutes({ db, live, logger, access }: ApiDeps): Router {
   const router = Router();
-  router.get('/tablos/:tabloId/events', requireToken(db), requireMembership(db), async (req, res) => {
+  router.get('/tablos/:tabloId/events', requireToken(db, access), requireMember(db, access, noSuchTablo), async (req, res) => {
     const { tokenId, tokenKey, user } = tokenOf(res);
-    const tabloId = accessOf(res).tablo.id;
+    const tabloId = membershipOf(res).tabloId;
     await live.openDiscussionStream(req, res, {
       owner: tokenStreamOwner(user.id, tokenKey, tabloId),
       cursor: Math.max(seqOf(req.query.after), seqOf(req.get('Last-Event-ID'))),
@@ -191,6 +191,8 @@ async function newestSeqForToken(db: Database, owner: { tokenId: number; userId:
   if (!row.valid) return 'signed-out' as const;
   return row.last_seq ?? ('access-ended' as const);
 }
+
+const noSuchTablo = () => new ApiError(404, 'No such tablo.');
 
 function parsed<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body ?? {});
