@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { type ChangeEvent, type Message, type StreamItem, TabloClient } from '@tablo/client';
 import { storeMessage } from '../src/discussion/messages.ts';
 import { api, newBot, newToken } from './support/api.ts';
-import { startTestApp, type TestApp } from './support/app.ts';
+import { startTwoInstances, type TestApp } from './support/app.ts';
 import { Client, createTablo, type Person, registerPerson } from './support/client.ts';
 import { addMember, eventually } from './support/discussion.ts';
 import { ended, onInstance } from './support/members.ts';
@@ -23,8 +23,7 @@ let owner: Person;
 let writer: Person;
 
 before(async () => {
-  a = await startTestApp({ env });
-  b = await startTestApp({ databaseUrl: a.databaseUrl, env });
+  [a, b] = await startTwoInstances(env);
   [owner, writer] = await Promise.all([registerPerson(a.url, 'Olga'), registerPerson(a.url, 'Wes')]);
 });
 after(async () => {

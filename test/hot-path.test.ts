@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { api, newToken } from './support/api.ts';
-import { type TestApp, startTestApp } from './support/app.ts';
+import { type TestApp, startTwoInstances } from './support/app.ts';
 import { createTablo, type Person, registerPerson } from './support/client.ts';
 import { eventually, postMessage, postOk } from './support/discussion.ts';
 import { htmx, onInstance, removeMember, secondSession, tabloWith } from './support/members.ts';
@@ -41,8 +41,7 @@ describe('the posting hot path', { timeout: 120_000 }, () => {
   let ada: Person;
   let bob: Person;
   before(async () => {
-    a = await startTestApp({ env });
-    b = await startTestApp({ databaseUrl: a.databaseUrl, env });
+    [a, b] = await startTwoInstances(env);
     [ada, bob] = await Promise.all([registerPerson(a.url, 'Ada'), registerPerson(a.url, 'Bob')]);
   });
   after(async () => {

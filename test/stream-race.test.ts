@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { StreamOwner } from '../src/live/broker.ts';
-import { type TestApp, startTestApp } from './support/app.ts';
+import { type TestApp, startTwoInstances } from './support/app.ts';
 import { Client, createTablo, type Person, registerPerson } from './support/client.ts';
 import { addMember, eventually, postOk } from './support/discussion.ts';
 import { onInstance } from './support/members.ts';
@@ -19,8 +19,7 @@ const env = { REALTIME_BUS: 'postgres' };
 let a: TestApp;
 let b: TestApp;
 before(async () => {
-  a = await startTestApp({ env });
-  b = await startTestApp({ databaseUrl: a.databaseUrl, env });
+  [a, b] = await startTwoInstances(env);
 });
 after(async () => {
   await b?.close();

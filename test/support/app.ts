@@ -80,3 +80,9 @@ afterEach(() => {
   }
   if (failures.length) throw new Error(failures.join('\n'));
 });
+
+/** Two instances on one database, both started with `env` (the Postgres bus, for most tests that want two). */
+export async function startTwoInstances(env: Record<string, string>, expectErrors?: RegExp[]): Promise<[TestApp, TestApp]> {
+  const a = await startTestApp({ env, expectErrors });
+  return [a, await startTestApp({ databaseUrl: a.databaseUrl, env, expectErrors })];
+}
