@@ -5,10 +5,9 @@
  * message is posted through the API (a bearer token) and timed until it arrives on each stream.
  * Prints each run's medians and the median of the runs' medians. Light on purpose: two streams.
  */
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Arrivals } from './lib/arrivals.ts';
-import { Browser } from './lib/http.ts';
+import { createTablo, signUp } from './lib/http.ts';
 import { cleanUp } from './lib/processes.ts';
 import { readFrames } from './lib/sse-text.ts';
 import { percentile } from './lib/stats.ts';
@@ -43,13 +42,8 @@ async function main(): Promise<void> {
   try {
     const endpoint = (await target.channel('warm-up')).endpoints[0]!;
     const baseUrl = `http://${endpoint.host}:${endpoint.port}`;
-    const person = new Browser(baseUrl);
-    await person.get('/register');
-    const registered = await person.post('/register', { email: `api.${randomBytes(3).toString('hex')}@bench.test`, name: 'Bench Bot Owner', password: 'bench password 1234' });
-    if (registered.status !== 303) throw new Error(`registering failed: ${registered.status}`);
-    await person.get('/tablos');
-    const created = await person.post('/tablos', { title: 'API latency' });
-    const tabloId = Number(/^\/tablos\/(\d+)/.exec(created.location)?.[1]);
+    const { browser: person } = await signUp(baseUrl, 'Bench Bot Owner');
+    const tabloId = await createTablo(person, 'API latency');
     await person.get('/settings/tokens');
     const tokenPage = await person.post('/settings/tokens', { name: 'bench' });
     const token = /id="new-token-value"[^>]*>([^<]+)</.exec(tokenPage.html)?.[1]?.trim();

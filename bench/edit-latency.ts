@@ -5,10 +5,9 @@
  * stream times when each change arrives (matched by message id and data-version). Prints the
  * median of each run and the median of the runs' medians. Light on purpose: one stream, no workers.
  */
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Arrivals } from './lib/arrivals.ts';
-import { Browser } from './lib/http.ts';
+import { createTablo, signUp } from './lib/http.ts';
 import { cleanUp } from './lib/processes.ts';
 import { readFrames } from './lib/sse-text.ts';
 import { percentile } from './lib/stats.ts';
@@ -37,13 +36,8 @@ async function main(): Promise<void> {
   try {
     const endpoint = (await target.channel('warm-up')).endpoints[0]!;
     const baseUrl = `http://${endpoint.host}:${endpoint.port}`;
-    const person = new Browser(baseUrl);
-    await person.get('/register');
-    const registered = await person.post('/register', { email: `edits.${randomBytes(3).toString('hex')}@bench.test`, name: 'Bench Editor', password: 'bench password 1234' });
-    if (registered.status !== 303) throw new Error(`registering failed: ${registered.status}`);
-    await person.get('/tablos');
-    const created = await person.post('/tablos', { title: 'Edit latency' });
-    const tabloId = Number(/^\/tablos\/(\d+)/.exec(created.location)?.[1]);
+    const { browser: person } = await signUp(baseUrl, 'Bench Editor');
+    const tabloId = await createTablo(person, 'Edit latency');
     await person.get(`/tablos/${tabloId}/discussion`);
     const headers = { 'HX-Request': 'true', 'X-CSRF-Token': person.csrfToken, Cookie: person.cookieHeader(), 'Content-Type': 'application/x-www-form-urlencoded' };
     const send = async (path: string, fields: Record<string, string>) => {

@@ -2,6 +2,7 @@
  * The driver's HTTP: a small cookie-keeping client for setting things up (register, create a
  * tablo — the real forms, CSRF and all), and a keep-alive poster for the timed messages.
  */
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 
 export class Browser {
@@ -41,6 +42,27 @@ export class Browser {
   cookieHeader(): string {
     return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
   }
+}
+
+export const BENCH_PASSWORD = 'bench password 1234';
+
+/** A new person, registered through the real form and signed in (the page's CSRF token read). */
+export async function signUp(baseUrl: string, name: string): Promise<{ browser: Browser; email: string }> {
+  const browser = new Browser(baseUrl);
+  const email = `${name.toLowerCase().replace(/\W+/g, '-')}.${randomBytes(3).toString('hex')}@bench.test`;
+  await browser.get('/register');
+  const answer = await browser.post('/register', { email, name, password: BENCH_PASSWORD });
+  if (answer.status !== 303) throw new Error(`registering ${name} failed: ${answer.status} ${answer.html.slice(0, 200)}`);
+  await browser.get('/tablos');
+  return { browser, email };
+}
+
+/** A tablo made through the real form by `browser`'s person; answers its id. */
+export async function createTablo(browser: Browser, title: string): Promise<number> {
+  const created = await browser.post('/tablos', { title });
+  const tabloId = Number(/^\/tablos\/(\d+)(?:\/discussion)?$/.exec(created.location)?.[1]);
+  if (created.status !== 303 || !tabloId) throw new Error(`creating a tablo failed: ${created.status}`);
+  return tabloId;
 }
 
 export type PostResult = {

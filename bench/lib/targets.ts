@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import signature from 'cookie-signature';
 import pg from 'pg';
-import { Browser, Poster, type PostResult } from './http.ts';
+import { BENCH_PASSWORD, Browser, createTablo, Poster, type PostResult, signUp } from './http.ts';
 import { projectRoot } from './paths.ts';
 import { onCleanUp, processTree, type Server, startServer } from './processes.ts';
 import type { Endpoint } from './protocol.ts';
@@ -109,7 +109,6 @@ export type AppOptions = {
   appRoot?: string;
 };
 
-const PASSWORD = 'bench password 1234';
 
 /** A server that knows only topics: the bare SSE fan-out or the Socket.IO one. */
 async function startTopicServer(kind: 'bare' | 'socketio', options: ServerOptions): Promise<Target> {
@@ -273,15 +272,7 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x' | 'app-cluster'
   const baseUrl = `http://${HOST}:${first.port}`;
 
   type Person = { browser: Browser; email: string };
-  const register = async (name: string): Promise<Person> => {
-    const browser = new Browser(baseUrl);
-    const email = `${name.toLowerCase().replace(/\W+/g, '-')}.${randomBytes(3).toString('hex')}@bench.test`;
-    await browser.get('/register');
-    const answer = await browser.post('/register', { email, name, password: PASSWORD });
-    if (answer.status !== 303) throw new Error(`registering ${name} failed: ${answer.status} ${answer.html.slice(0, 200)}`);
-    await browser.get('/tablos'); // the signed-in session's CSRF token
-    return { browser, email };
-  };
+  const register = (name: string): Promise<Person> => signUp(baseUrl, name);
 
   const owner = await register('Bench Poster');
   const ownReadersOf = async (tabloId: number, count: number): Promise<string[]> => {
@@ -328,12 +319,10 @@ export async function startApp(kind: 'app' | 'app-pg' | 'app-2x' | 'app-cluster'
     // A clustered instance's workers are its primary's children; they are all listening by now.
     pids: servers.flatMap((s) => processTree(s.pid)),
     databaseName: database.name,
-    app: { baseUrl, emails: [owner, ...readers].map((person) => person.email), password: PASSWORD },
+    app: { baseUrl, emails: [owner, ...readers].map((person) => person.email), password: BENCH_PASSWORD },
     deathNotice: () => deathNotice(servers.map((s, i) => [s, `the app server${instances > 1 ? ` ${i + 1}` : ''}`])),
     channel: async (name) => {
-      const created = await owner.browser.post('/tablos', { title: name });
-      const tabloId = Number(/^\/tablos\/(\d+)(?:\/discussion)?$/.exec(created.location)?.[1]); // creating lands in its discussion
-      if (created.status !== 303 || !tabloId) throw new Error(`creating a tablo failed: ${created.status}`);
+      const tabloId = await createTablo(owner.browser, name);
       await owner.browser.get(`/tablos/${tabloId}`);
       const ownCookies = options.ownReaders ? await ownReadersOf(tabloId, options.ownReaders) : [];
       for (const reader of readers) {
